@@ -1,0 +1,38 @@
+// shmq-broker: owns the queue segments, serves the control socket, runs the
+// timers and reaps dead clients. See docs/architecture.md.
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/server.h"
+#include "shmq/client.h"
+
+int main(int argc, char** argv) {
+  shmq::broker::Options options;
+  std::string log_level = "info";
+  options.socket_path = shmq::resolve_socket_path();
+  options.data_dir = "shmq-data";
+  CLI::App app{"shmq-broker: SQS-style message queues over shared memory"};
+  app.add_option("--socket", options.socket_path,
+                 "control socket (clients find it through SHMQ_SOCKET or the same default)")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "directory for the queue registry")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--test-clock", options.test_clock,
+               "let clients move the queue clock forward (tests only)");
+  app.add_option("--tick-ms", options.tick_ms, "timer resolution in milliseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--slots", options.geometry.counts[0],
+                 "slots for small messages (<= 256 bytes) in each new queue")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 22));
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ shmq-broker: %v");
+  shmq::broker::Server server(options);
+  return server.run();
+}

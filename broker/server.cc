@@ -1,0 +1,551 @@
+#include "broker/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "libclient/src/client_impl.h"
+#include "libclient/src/control_channel.h"
+#include "shm/queue_ops.h"
+#include "shm/repair.h"
+#include "shm/validation.h"
+
+namespace shmq::broker {
+
+using nlohmann::json;
+
+namespace {
+
+std::string instance_tag(const std::string& socket_path) {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(socket_path, ec).lexically_normal().string();
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : abs) h = (h ^ c) * 1099511628211ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+json fail(const char* code, const std::string& message) {
+  return wire::error_reply(Status(code, message));
+}
+
+json queue_missing() {
+  return fail("QueueDoesNotExist", "The specified queue does not exist.");
+}
+
+json access_denied(const std::string& action, const std::string& queue) {
+  return fail("AccessDenied", "Access to the resource " + queue + " is denied (" + action + ").");
+}
+
+int pidfd_open(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+Server::Server(Options options)
+    : options_(std::move(options)),
+      registry_(options_.data_dir, instance_tag(options_.socket_path), options_.geometry) {}
+
+Server::~Server() {
+  for (auto& [fd, c] : connections_) close(fd);
+  for (auto& [fd, id] : orphan_pidfds_) close(fd);
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    unlink(options_.socket_path.c_str());
+  }
+  if (epoll_ >= 0) close(epoll_);
+  if (signal_fd_ >= 0) close(signal_fd_);
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+bool Server::setup() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create data directory {}: {}", options_.data_dir, ec.message());
+    return false;
+  }
+  // One broker per socket: an flock'd lock file beside it.
+  const std::string lock_path = options_.socket_path + ".lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    spdlog::critical("cannot open {}: {}", lock_path, std::strerror(errno));
+    return false;
+  }
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    if (pread(lock_fd_, pid, sizeof(pid) - 1, 0) < 0) pid[0] = 0;
+    spdlog::critical("another shmq-broker (pid {}) is already running on {}", std::string(pid).substr(0, std::string(pid).find('\n')),
+                     options_.socket_path);
+    return false;
+  }
+  if (ftruncate(lock_fd_, 0) == 0) {
+    std::string me = std::to_string(getpid()) + "\n";
+    if (pwrite(lock_fd_, me.data(), me.size(), 0) < 0) spdlog::warn("cannot record pid in {}", lock_path);
+  }
+
+  std::vector<std::string> recreated;
+  if (Status s = registry_.load(&recreated); !s.ok()) {
+    spdlog::critical("{}", s.to_string());
+    return false;
+  }
+  for (const auto& name : recreated)
+    spdlog::warn("queue {}: its segment was gone (reboot?) and was recreated empty", name);
+  adopt_or_repair_lanes();
+
+  unlink(options_.socket_path.c_str());
+  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (options_.socket_path.size() >= sizeof(addr.sun_path)) {
+    spdlog::critical("socket path too long: {}", options_.socket_path);
+    return false;
+  }
+  std::memcpy(addr.sun_path, options_.socket_path.data(), options_.socket_path.size());
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      chmod(options_.socket_path.c_str(), 0666) != 0 || listen(listen_fd_, 128) != 0) {
+    spdlog::critical("cannot listen on {}: {}", options_.socket_path, std::strerror(errno));
+    return false;
+  }
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  for (int fd : {listen_fd_, signal_fd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  for (auto& [pfd, id] : orphan_pidfds_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = pfd;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, pfd, &ev);
+  }
+  return true;
+}
+
+// After a restart, lanes still name the clients of the previous run. A client
+// whose process (pid + start time) still lives keeps its lanes and is watched
+// through a pidfd until it reconnects or exits; the rest are repaired now.
+void Server::adopt_or_repair_lanes() {
+  std::map<uint32_t, bool> alive;  // client id -> its process lives
+  for (auto& [name, q] : registry_.queues()) {
+    shm::SegmentView& v = q->view;
+    shm::repair_lane(v, shm::kBrokerLane, [](uint32_t) { return true; });  // our own last step
+    v.lanes[shm::kBrokerLane].owner.store(shm::kBrokerClientId);
+    for (uint32_t i = 1; i < shm::kMaxLanes; ++i) {
+      uint32_t owner = v.lanes[i].owner.load();
+      if (owner == 0) continue;
+      pid_t pid = pid_t(v.lanes[i].owner_pid.load());
+      uint64_t start = v.lanes[i].owner_start.load();
+      auto it = alive.find(owner);
+      if (it == alive.end()) {
+        bool lives = pid > 0 && start != 0 && process_start_time(pid) == start;
+        it = alive.emplace(owner, lives).first;
+        if (lives && !orphans_.count(owner)) {
+          int pfd = pidfd_open(pid);
+          if (pfd >= 0) {
+            orphans_[owner] = pfd;
+            orphan_pidfds_[pfd] = owner;
+          } else {
+            it->second = false;
+          }
+        }
+      }
+    }
+  }
+  for (auto& [owner, lives] : alive)
+    if (!lives) reap(owner);
+  if (!orphans_.empty()) spdlog::info("{} client(s) of the previous run still live; watching them", orphans_.size());
+}
+
+bool Server::lane_live(const shm::SegmentView& v, uint32_t lane) const {
+  uint32_t owner = v.lanes[lane].owner.load(std::memory_order_acquire);
+  return owner == shm::kBrokerClientId || clients_.count(owner) || orphans_.count(owner);
+}
+
+void Server::reap(uint32_t client_id) {
+  uint32_t repaired = 0;
+  for (auto& [name, q] : registry_.queues()) {
+    shm::SegmentView& v = q->view;
+    auto live = [&](uint32_t lane) { return lane_live(v, lane); };
+    for (uint32_t i = 1; i < shm::kMaxLanes; ++i) {
+      if (v.lanes[i].owner.load(std::memory_order_acquire) != client_id) continue;
+      shm::repair_lane(v, i, live);
+      v.lanes[i].owner_pid.store(0);
+      v.lanes[i].owner.store(0, std::memory_order_release);
+      ++repaired;
+    }
+  }
+  ++clients_reaped_;
+  spdlog::debug("client {} gone: {} lane(s) repaired", client_id, repaired);
+}
+
+uint32_t Server::new_client_id() {
+  static std::mt19937 rng(std::random_device{}());
+  for (;;) {
+    uint32_t id = rng();
+    if (id > shm::kBrokerClientId && !clients_.count(id) && !orphans_.count(id)) return id;
+  }
+}
+
+void Server::accept_clients() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      close(fd);
+      continue;
+    }
+    Connection c;
+    c.fd = fd;
+    c.uid = cred.uid;
+    c.gid = cred.gid;
+    c.pid = cred.pid;
+    connections_[fd] = c;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+void Server::close_connection(int fd) {
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  uint32_t id = it->second.client_id;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  connections_.erase(it);
+  if (id != 0) {
+    clients_.erase(id);
+    reap(id);
+  }
+}
+
+void Server::serve(int fd) {
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  std::string text;
+  int passed = -1;
+  // The socket is non-blocking: drain what is queued, then go back to epoll.
+  for (;;) {
+    if (!wire::recv_message(fd, &text, &passed)) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      close_connection(fd);
+      return;
+    }
+    if (passed >= 0) close(passed);  // clients never pass descriptors
+    int out_fd = -1;
+    std::string reply = handle(it->second, text, &out_fd);
+    if (!wire::send_message(fd, reply, out_fd)) {
+      close_connection(fd);
+      return;
+    }
+  }
+}
+
+bool Server::allowed(const Connection& c, const QueueRecord& q, const char* action) const {
+  if (c.uid == q.owner_uid || c.uid == getuid()) return true;
+  const std::string uid = "uid:" + std::to_string(c.uid);
+  const std::string gid = "gid:" + std::to_string(c.gid);
+  for (const auto& g : q.grants) {
+    if (g.principal != uid && g.principal != gid && g.principal != "*") continue;
+    for (const auto& a : g.actions)
+      if (a == action || a == "admin" || a == "*") return true;
+  }
+  return false;
+}
+
+std::string Server::handle(Connection& c, const std::string& text, int* fd_out) {
+  json req = json::parse(text, nullptr, false);
+  if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string())
+    return fail("InvalidParameterValue", "malformed control request").dump();
+  try {
+    const std::string op = req["op"];
+    if (op == "hello") {
+      if (req.value("version", 0) != wire::kProtocolVersion)
+        return fail("InvalidParameterValue", "protocol version mismatch: the broker speaks version " +
+                                                 std::to_string(wire::kProtocolVersion)).dump();
+      uint32_t wanted = req.value("client_id", 0u);
+      if (c.client_id != 0) clients_.erase(c.client_id);
+      if (wanted > shm::kBrokerClientId && !clients_.count(wanted)) {
+        if (auto o = orphans_.find(wanted); o != orphans_.end()) {  // a client of the last run is back
+          epoll_ctl(epoll_, EPOLL_CTL_DEL, o->second, nullptr);
+          orphan_pidfds_.erase(o->second);
+          close(o->second);
+          orphans_.erase(o);
+        }
+        c.client_id = wanted;
+      } else {
+        c.client_id = new_client_id();
+      }
+      clients_[c.client_id] = c.fd;
+      c.said_hello = true;
+      return json{{"ok", true}, {"client_id", c.client_id}, {"version", wire::kProtocolVersion}}.dump();
+    }
+    if (!c.said_hello) return fail("InvalidParameterValue", "say hello first").dump();
+
+    if (op == "stats") {
+      json queues = json::array();
+      for (auto& [name, q] : registry_.queues()) {
+        shm::scan_slots(q->view, shm::queue_clock_ms(q->view.header), nullptr);
+        const shm::Counters& k = q->view.header->counters;
+        json lanes = 0;
+        int used = 0;
+        for (uint32_t i = 1; i < shm::kMaxLanes; ++i) used += q->view.lanes[i].owner.load() != 0;
+        lanes = used;
+        queues.push_back({{"name", name}, {"uid", q->uid}, {"fifo", q->fifo},
+                          {"visible", k.approx_visible.load()}, {"not_visible", k.approx_not_visible.load()},
+                          {"delayed", k.approx_delayed.load()}, {"lanes_in_use", lanes},
+                          {"leases_expired", k.leases_expired.load()}, {"delays_released", k.delays_released.load()},
+                          {"retention_deleted", k.retention_deleted.load()}, {"dlq_moved", k.dlq_moved.load()},
+                          {"purged", k.purged.load()},
+                          {"recovery", {{"lanes_repaired", k.lanes_repaired.load()},
+                                        {"cells_voided", k.cells_voided.load()},
+                                        {"cells_released", k.cells_released.load()},
+                                        {"slots_reclaimed", k.slots_reclaimed.load()},
+                                        {"entries_republished", k.entries_republished.load()}}}});
+      }
+      return json{{"ok", true},
+                  {"stats", {{"queues", queues},
+                             {"broker", {{"pid", getpid()}, {"clients", clients_.size()},
+                                         {"orphans_watched", orphans_.size()},
+                                         {"clients_reaped", clients_reaped_}}}}}}.dump();
+    }
+    if (op == "advance_clock") {
+      if (!options_.test_clock)
+        return fail("UnsupportedOperation", "the broker was not started with --test-clock").dump();
+      int64_t ms = req.value("ms", int64_t{0});
+      if (ms < 0) return fail("InvalidParameterValue", "the clock only moves forward").dump();
+      clock_skew_ms_ += ms;
+      for (auto& [name, q] : registry_.queues()) q->view.header->clock_skew_ms.fetch_add(ms);
+      tick();
+      return json{{"ok", true}}.dump();
+    }
+    if (op == "list_queues") {
+      const std::string prefix = req.value("prefix", std::string());
+      json urls = json::array();
+      for (auto& [name, q] : registry_.queues())
+        if (name.rfind(prefix, 0) == 0 &&
+            (allowed(c, *q, "send") || allowed(c, *q, "receive")))
+          urls.push_back(q->url());
+      return json{{"ok", true}, {"urls", urls}}.dump();
+    }
+
+    const std::string name = Client::queue_name_from_url(req.value("name", std::string()));
+    if (op == "create_queue") {
+      QueueAttributes attrs = req.value("attributes", QueueAttributes{});
+      QueueRecord* existing = registry_.find(name);
+      if (existing && !allowed(c, *existing, "send") && !allowed(c, *existing, "receive"))
+        return access_denied("CreateQueue", name).dump();
+      auto q = registry_.create(name, attrs, c.uid, c.gid, clock_skew_ms_);
+      if (!q.ok()) return wire::error_reply(q.status()).dump();
+      *fd_out = q.value()->fd();
+      if (!existing) spdlog::info("created queue {} (uid {}) for uid {}", name, q.value()->uid, c.uid);
+      return json{{"ok", true}, {"name", name}, {"url", q.value()->url()}}.dump();
+    }
+
+    QueueRecord* q = registry_.find(name);
+    if (!q) return queue_missing().dump();
+    if (op == "open_queue") {
+      if (!allowed(c, *q, "send") && !allowed(c, *q, "receive")) return access_denied("OpenQueue", name).dump();
+      *fd_out = q->fd();
+      return json{{"ok", true}, {"name", name}, {"url", q->url()}}.dump();
+    }
+    if (op == "get_queue_url") {
+      if (!allowed(c, *q, "send") && !allowed(c, *q, "receive")) return access_denied("GetQueueUrl", name).dump();
+      return json{{"ok", true}, {"url", q->url()}}.dump();
+    }
+    if (op == "get_queue_attributes") {
+      if (!allowed(c, *q, "send") && !allowed(c, *q, "receive"))
+        return access_denied("GetQueueAttributes", name).dump();
+      shm::scan_slots(q->view, shm::queue_clock_ms(q->view.header), nullptr);
+      const shm::Header* h = q->view.header;
+      const shm::QueueConfig& cfg = h->config;
+      QueueAttributes all{
+          {"ApproximateNumberOfMessages", std::to_string(h->counters.approx_visible.load())},
+          {"ApproximateNumberOfMessagesNotVisible", std::to_string(h->counters.approx_not_visible.load())},
+          {"ApproximateNumberOfMessagesDelayed", std::to_string(h->counters.approx_delayed.load())},
+          {"CreatedTimestamp", std::to_string(q->created_s)},
+          {"LastModifiedTimestamp", std::to_string(q->modified_s)},
+          {"QueueArn", q->arn()},
+          {"VisibilityTimeout", std::to_string(cfg.visibility_timeout_s.load())},
+          {"MaximumMessageSize", std::to_string(cfg.max_message_size.load())},
+          {"MessageRetentionPeriod", std::to_string(cfg.retention_s.load())},
+          {"DelaySeconds", std::to_string(cfg.delay_s.load())},
+          {"ReceiveMessageWaitTimeSeconds", std::to_string(cfg.receive_wait_s.load())},
+          {"SqsManagedSseEnabled", "false"},
+      };
+      for (const char* extra : {"RedrivePolicy", "RedriveAllowPolicy", "Policy", "ContentBasedDeduplication",
+                                "DeduplicationScope", "FifoThroughputLimit", "Durability"})
+        if (auto it = q->attributes.find(extra); it != q->attributes.end()) all[extra] = it->second;
+      if (q->fifo) all["FifoQueue"] = "true";
+      std::vector<std::string> names = req.value("names", std::vector<std::string>{"All"});
+      QueueAttributes out;
+      for (const auto& n : names) {
+        if (n == "All") {
+          out = all;
+          break;
+        }
+        if (auto it = all.find(n); it != all.end()) {
+          out[n] = it->second;
+        } else if (n != "RedrivePolicy" && n != "RedriveAllowPolicy" && n != "Policy" &&
+                   n != "ContentBasedDeduplication" && n != "DeduplicationScope" &&
+                   n != "FifoThroughputLimit" && n != "Durability" && n != "KmsMasterKeyId" &&
+                   n != "KmsDataKeyReusePeriodSeconds" && n != "FifoQueue") {
+          return fail("InvalidAttributeName", "Unknown Attribute " + n + ".").dump();
+        }
+      }
+      return json{{"ok", true}, {"attributes", out}}.dump();
+    }
+    if (!allowed(c, *q, "admin")) return access_denied(op, name).dump();
+    if (op == "set_queue_attributes") {
+      Status s = registry_.set_attributes(q, req.value("attributes", QueueAttributes{}));
+      return (s.ok() ? json{{"ok", true}} : wire::error_reply(s)).dump();
+    }
+    if (op == "delete_queue") {
+      registry_.remove(name);
+      spdlog::info("deleted queue {}", name);
+      return json{{"ok", true}}.dump();
+    }
+    if (op == "purge_queue") {
+      const uint64_t now = shm::queue_clock_ms(q->view.header);
+      if (q->last_purge_ms && now < q->last_purge_ms + 60000)
+        return fail("PurgeQueueInProgress",
+                    "Only one PurgeQueue operation on " + name + " is allowed every 60 seconds.").dump();
+      q->last_purge_ms = now;
+      uint64_t n = shm::purge_slots(q->view);
+      spdlog::info("purged {} message(s) from {}", n, name);
+      return json{{"ok", true}, {"purged", n}}.dump();
+    }
+    if (op == "add_permission") {
+      Grant g{req.value("label", std::string()), req.value("principal", std::string()),
+              req.value("actions", std::vector<std::string>{})};
+      if (g.label.empty() || g.label.size() > 80)
+        return fail("InvalidParameterValue", "Label must be 1 to 80 characters.").dump();
+      if (g.principal != "*" && g.principal.rfind("uid:", 0) != 0 && g.principal.rfind("gid:", 0) != 0)
+        return fail("InvalidParameterValue", "Principal must be uid:N, gid:N or *.").dump();
+      if (g.actions.empty()) return fail("MissingParameter", "The request must contain the parameter Actions.").dump();
+      for (const auto& a : g.actions)
+        if (a != "send" && a != "receive" && a != "admin" && a != "*")
+          return fail("InvalidParameterValue", "Unknown action " + a + " (send, receive, admin).").dump();
+      for (const auto& e : q->grants)
+        if (e.label == g.label)
+          return fail("InvalidParameterValue",
+                      "Value " + g.label + " for parameter Label is invalid. Reason: Already exists.").dump();
+      q->grants.push_back(g);
+      Status s = registry_.save();
+      return (s.ok() ? json{{"ok", true}} : wire::error_reply(s)).dump();
+    }
+    if (op == "remove_permission") {
+      const std::string label = req.value("label", std::string());
+      auto before = q->grants.size();
+      std::erase_if(q->grants, [&](const Grant& g) { return g.label == label; });
+      if (before == q->grants.size())
+        return fail("InvalidParameterValue",
+                    "Value " + label + " for parameter Label is invalid. Reason: can't find label.").dump();
+      Status s = registry_.save();
+      return (s.ok() ? json{{"ok", true}} : wire::error_reply(s)).dump();
+    }
+    return fail("InvalidAction", "The action " + op + " is not valid for this endpoint.").dump();
+  } catch (const std::exception& e) {
+    // A request with fields of the wrong type: refuse it, change nothing.
+    return fail("InvalidParameterValue", std::string("malformed control request: ") + e.what()).dump();
+  }
+}
+
+void Server::tick() {
+  for (auto& [name, q] : registry_.queues()) {
+    shm::SegmentView& v = q->view;
+    const uint64_t now = shm::queue_clock_ms(v.header);
+    v.header->broker_heartbeat_ms.store(now, std::memory_order_relaxed);
+    auto mover = [&](uint32_t slot) -> bool {
+      QueueRecord* dlq = registry_.find_uid(v.header->config.dlq_uid.load());
+      if (!dlq) return false;
+      shm::Slot& s = v.slot(slot);
+      const uint32_t attrs = s.attrs_len.load(), body = s.body_len.load();
+      if (uint64_t(attrs) + body > v.payload_capacity(slot)) return false;
+      const char* p = v.payload(slot);
+      shm::SendInput in;
+      in.body = std::string_view(p + attrs, body);
+      in.raw_attributes = p;
+      in.attributes_size = attrs;
+      in.sender_uid = s.sender_uid.load();
+      in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time
+      return shm::send_message(dlq->view, dlq->view.lanes[shm::kBrokerLane], in, nullptr).ok();
+    };
+    shm::scan_slots(v, now, mover);
+  }
+}
+
+int Server::run() {
+  if (!setup()) return 1;
+  spdlog::info("shmq-broker listening on {} (data dir {}, {} queue(s))", options_.socket_path,
+               options_.data_dir, registry_.queues().size());
+  if (options_.test_clock) spdlog::warn("test clock enabled: clients may move the queue clock forward");
+  epoll_event events[64];
+  auto next_tick = std::chrono::steady_clock::now();
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      tick();
+      next_tick = now + std::chrono::milliseconds(options_.tick_ms);
+    }
+    int timeout = int(std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count()) + 1;
+    int n = epoll_wait(epoll_, events, 64, timeout);
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == signal_fd_) {
+        signalfd_siginfo si;
+        if (read(signal_fd_, &si, sizeof(si)) > 0) {
+          spdlog::info("signal {}: stopping", si.ssi_signo);
+          if (Status s = registry_.save(); !s.ok()) spdlog::error("{}", s.to_string());
+          return 0;
+        }
+      } else if (fd == listen_fd_) {
+        accept_clients();
+      } else if (auto o = orphan_pidfds_.find(fd); o != orphan_pidfds_.end()) {
+        uint32_t id = o->second;
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+        close(fd);
+        orphan_pidfds_.erase(o);
+        orphans_.erase(id);
+        if (!clients_.count(id)) reap(id);
+      } else if (events[i].events & (EPOLLIN)) {
+        serve(fd);
+      } else {
+        close_connection(fd);
+      }
+    }
+  }
+}
+
+}  // namespace shmq::broker

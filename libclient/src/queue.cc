@@ -1,0 +1,422 @@
+// Queue: the data plane over the mapped segment, and control calls.
+#include <immintrin.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <unordered_set>
+
+#include "libclient/src/client_impl.h"
+#include "shm/futex.h"
+#include "shm/queue_ops.h"
+#include "shm/ring.h"
+#include "shm/validation.h"
+
+namespace shmq {
+namespace {
+
+// ---- per-thread lanes ------------------------------------------------------
+// Each thread caches the lane it claimed in each queue it used. When the
+// thread exits, its lanes go back (if the queue still exists).
+
+std::mutex g_live_mu;
+std::map<uint64_t, std::weak_ptr<Queue::Impl>>& live_queues() {
+  static auto* m = new std::map<uint64_t, std::weak_ptr<Queue::Impl>>();
+  return *m;
+}
+
+struct LaneCache {
+  static constexpr int kFast = 8;
+  uint64_t ids[kFast] = {};
+  uint32_t lanes[kFast] = {};
+  std::map<uint64_t, uint32_t> more;
+
+  ~LaneCache() {
+    std::vector<std::pair<uint64_t, uint32_t>> all(more.begin(), more.end());
+    for (int i = 0; i < kFast; ++i)
+      if (ids[i]) all.emplace_back(ids[i], lanes[i]);
+    for (auto& [id, lane] : all) {
+      std::shared_ptr<Queue::Impl> q;
+      {
+        std::lock_guard<std::mutex> lock(g_live_mu);
+        auto it = live_queues().find(id);
+        if (it != live_queues().end()) q = it->second.lock();
+      }
+      if (q) q->release_lane(lane);
+    }
+  }
+};
+thread_local LaneCache t_lanes;
+
+uint64_t check_of(uint64_t secret, uint32_t queue_uid, uint32_t slot, uint32_t gen, uint64_t seq) {
+  uint64_t x = secret ^ (uint64_t(queue_uid) << 32 | slot) ^ (uint64_t(gen) * 0x9E3779B97F4A7C15ULL) ^
+               (seq * 0xC2B2AE3D27D4EB4FULL);
+  x ^= x >> 31;
+  x *= 0x7FB5D329728EA185ULL;
+  x ^= x >> 27;
+  x *= 0x81DADEF4BC2DD44DULL;
+  x ^= x >> 33;
+  return x;
+}
+
+Status queue_gone() {
+  return Status("QueueDoesNotExist", "The specified queue does not exist.");
+}
+
+Status no_lane() {
+  return Status("OverLimit", "Too many threads use this queue at once (256 lanes).");
+}
+
+bool parse_hex(std::string_view s, uint64_t* out) {
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else return false;
+    v = v << 4 | uint64_t(d);
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+Queue::Impl::~Impl() {
+  {
+    std::lock_guard<std::mutex> lock(g_live_mu);
+    live_queues().erase(id);
+  }
+  for (uint32_t l : lanes) {
+    shm::Lane& lane = view.lanes[l];
+    lane.owner_pid.store(0, std::memory_order_relaxed);
+    lane.owner.store(0, std::memory_order_release);
+  }
+  if (map) munmap(map, size);
+}
+
+void Queue::Impl::release_lane(uint32_t l) {
+  std::lock_guard<std::mutex> lock(lanes_mu);
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    if (lanes[i] != l) continue;
+    lanes.erase(lanes.begin() + long(i));
+    shm::Lane& lane = view.lanes[l];
+    // The thread finished its last step, so intent and op are clear.
+    lane.owner_pid.store(0, std::memory_order_relaxed);
+    lane.owner.store(0, std::memory_order_release);
+    return;
+  }
+}
+
+shm::Lane* Queue::Impl::lane() {
+  LaneCache& c = t_lanes;
+  for (int i = 0; i < LaneCache::kFast; ++i)
+    if (c.ids[i] == id) return &view.lanes[c.lanes[i]];
+  if (auto it = c.more.find(id); it != c.more.end()) return &view.lanes[it->second];
+
+  // First use by this thread: claim a free lane (lane 0 is the broker's).
+  for (uint32_t l = 1; l < shm::kMaxLanes; ++l) {
+    shm::Lane& lane = view.lanes[l];
+    uint32_t expect = 0;
+    if (!lane.owner.compare_exchange_strong(expect, client_id, std::memory_order_acq_rel)) continue;
+    lane.owner_pid.store(uint32_t(pid), std::memory_order_relaxed);
+    lane.owner_start.store(start_time, std::memory_order_relaxed);
+    lane.intent.store(0, std::memory_order_relaxed);
+    lane.op.store(0, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(lanes_mu);
+      lanes.push_back(l);
+    }
+    {
+      std::lock_guard<std::mutex> lock(g_live_mu);
+      live_queues()[id] = weak_from_this();
+    }
+    bool cached = false;
+    for (int i = 0; i < LaneCache::kFast && !cached; ++i)
+      if (c.ids[i] == 0) {
+        c.ids[i] = id;
+        c.lanes[i] = l;
+        cached = true;
+      }
+    if (!cached) c.more[id] = l;
+    return &lane;
+  }
+  return nullptr;
+}
+
+uint32_t Queue::uid() const { return impl_->view.header->queue_uid; }
+bool Queue::fifo() const { return impl_->view.header->fifo != 0; }
+
+Queue::~Queue() = default;
+
+Result<SendResult> Queue::send(std::string_view body, const SendOptions& options) {
+  const shm::SegmentView& v = impl_->view;
+  const shm::QueueConfig& cfg = v.header->config;
+  if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
+  if (Status s = shm::validate_body(body); !s.ok()) return s;
+  size_t attrs_size = 0;
+  if (options.attributes && !options.attributes->empty()) {
+    if (Status s = shm::validate_message_attributes(*options.attributes); !s.ok()) return s;
+    if (Status s = shm::validate_message_size(body.size(),
+                                              shm::message_attributes_size(*options.attributes),
+                                              cfg.max_message_size.load(std::memory_order_relaxed));
+        !s.ok())
+      return s;
+    attrs_size = shm::encoded_attributes_size(*options.attributes);
+  } else if (Status s = shm::validate_message_size(
+                 body.size(), 0, cfg.max_message_size.load(std::memory_order_relaxed));
+             !s.ok()) {
+    return s;
+  }
+  if (options.delay_seconds > shm::kMaxDelaySeconds || options.delay_seconds < -1)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(options.delay_seconds) +
+                      " for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 "
+                      "and <= 900.");
+  if (fifo() && options.delay_seconds >= 0)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(options.delay_seconds) +
+                      " for parameter DelaySeconds is invalid. Reason: The request include "
+                      "parameter that is not valid for this queue type.");
+  if (fifo()) return Status("UnsupportedOperation", "FIFO queues are not implemented yet.");
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
+  const uint32_t delay_s = options.delay_seconds >= 0 ? uint32_t(options.delay_seconds)
+                                                      : cfg.delay_s.load(std::memory_order_relaxed);
+  shm::SendInput in;
+  in.body = body;
+  in.attributes = options.attributes;
+  in.attributes_size = attrs_size;
+  in.delay_ms = delay_s * 1000;
+  in.sender_uid = impl_->sender_uid;
+  shm::SendOutput out;
+  if (Status s = shm::send_message(v, *lane, in, &out); !s.ok()) return s;
+  SendResult r;
+  r.message_id = MessageId{(v.header->secret & 0xffffffff00000000ULL) | out.slot, out.incarnation};
+  return r;
+}
+
+Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& entries) {
+  std::vector<std::string> ids;
+  ids.reserve(entries.size());
+  for (const auto& e : entries) ids.push_back(e.id);
+  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  size_t total = 0;
+  for (const auto& e : entries) total += e.body.size() + shm::message_attributes_size(e.attributes);
+  if (total > size_t(shm::kMaxMaximumMessageSize))
+    return Status("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent " +
+                                             std::to_string(total) + " bytes.");
+  SendBatchResult result;
+  for (const auto& e : entries) {
+    SendOptions o;
+    o.delay_seconds = e.delay_seconds;
+    o.attributes = &e.attributes;
+    o.message_group_id = e.message_group_id;
+    o.message_deduplication_id = e.message_deduplication_id;
+    auto r = send(e.body, o);
+    if (r.ok()) {
+      result.successful.push_back({e.id, r->message_id, shm::md5_hex(e.body),
+                                   shm::md5_of_message_attributes(e.attributes)});
+    } else {
+      Status s = r.status();
+      result.failed.push_back({e.id, s.code() != "InternalError" && s.code() != "OverLimit",
+                               s.code(), s.message()});
+    }
+  }
+  return result;
+}
+
+Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& options) {
+  const shm::SegmentView& v = impl_->view;
+  shm::Header* h = v.header;
+  const shm::QueueConfig& cfg = h->config;
+  if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
+  if (options.max_messages < 1 || options.max_messages > shm::kMaxBatchEntries)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(options.max_messages) +
+                      " for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 "
+                      "and 10, if provided.");
+  if (options.wait_time_seconds < -1 || options.wait_time_seconds > shm::kMaxWaitTimeSeconds)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(options.wait_time_seconds) +
+                      " for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, "
+                      "if provided.");
+  if (options.visibility_timeout < -1 || options.visibility_timeout > shm::kMaxVisibilityTimeout)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(options.visibility_timeout) +
+                      " for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= "
+                      "43200, if provided.");
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
+  const size_t max = std::min(out.size(), size_t(options.max_messages));
+  const uint64_t vt_ms = uint64_t(options.visibility_timeout >= 0
+                                      ? uint32_t(options.visibility_timeout)
+                                      : cfg.visibility_timeout_s.load(std::memory_order_relaxed)) *
+                         1000;
+  const uint64_t wait_ms = uint64_t(options.wait_time_seconds >= 0
+                                        ? uint32_t(options.wait_time_seconds)
+                                        : cfg.receive_wait_s.load(std::memory_order_relaxed)) *
+                           1000;
+  shm::Delivery d[shm::kMaxBatchEntries];
+  size_t n = shm::receive_messages(v, *lane, vt_ms, max, d);
+  if (n == 0 && wait_ms > 0) {
+    // Spin briefly (a message may be microseconds away), then sleep on the
+    // futex; a sender wakes us only when `waiters` says someone sleeps.
+    for (int i = 0; i < 2000 && n == 0; ++i) {
+      _mm_pause();
+      if (shm::ring_size(v.ready) > 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
+    }
+    const uint64_t deadline = shm::queue_clock_ms(h) + wait_ms;
+    while (n == 0) {
+      const uint32_t seen = h->ready_futex.load(std::memory_order_acquire);
+      h->waiters.fetch_add(1, std::memory_order_seq_cst);
+      n = shm::receive_messages(v, *lane, vt_ms, max, d);
+      const uint64_t now = shm::queue_clock_ms(h);
+      if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed))
+        shm::futex_wait(&h->ready_futex, seen, std::min<uint64_t>(deadline - now, 100));
+      h->waiters.fetch_sub(1, std::memory_order_seq_cst);
+      if (n == 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
+      if (n == 0 && (shm::queue_clock_ms(h) >= deadline || cfg.deleted.load(std::memory_order_relaxed)))
+        break;
+    }
+  }
+  const uint64_t secret = h->secret;
+  const uint32_t quid = h->queue_uid;
+  for (size_t i = 0; i < n; ++i) {
+    Message& m = out[i];
+    m.message_id = MessageId{(secret & 0xffffffff00000000ULL) | d[i].slot, d[i].incarnation};
+    m.receipt_handle = ReceiptHandle{
+        quid, d[i].slot, d[i].gen,
+        uint32_t(check_of(secret, quid, d[i].slot, d[i].gen, d[i].incarnation)), d[i].incarnation};
+    m.body = std::string_view(d[i].body, d[i].body_len);
+    m.raw_attributes = std::string_view(d[i].attributes, d[i].attributes_len);
+    m.receive_count = d[i].receive_count;
+    m.sent_timestamp_ms = d[i].sent_epoch_ms;
+    m.first_receive_timestamp_ms = d[i].first_receive_epoch_ms;
+    m.sender_uid = d[i].sender_uid;
+  }
+  return n;
+}
+
+Result<std::vector<Message>> Queue::receive(const ReceiveOptions& options) {
+  std::vector<Message> out(shm::kMaxBatchEntries);
+  auto n = receive(std::span<Message>(out), options);
+  if (!n.ok()) return n.status();
+  out.resize(n.value());
+  return out;
+}
+
+Result<ReceiptHandle> Queue::parse_receipt_handle(std::string_view text) const {
+  auto invalid = [&] {
+    std::string shown(text.substr(0, 200));
+    return Status("ReceiptHandleIsInvalid",
+                  "The input receipt handle \"" + shown + "\" is not a valid receipt handle.");
+  };
+  if (text.size() != 48) return invalid();
+  uint64_t quid, slot, gen, seq, check;
+  if (!parse_hex(text.substr(0, 8), &quid) || !parse_hex(text.substr(8, 8), &slot) ||
+      !parse_hex(text.substr(16, 8), &gen) || !parse_hex(text.substr(24, 16), &seq) ||
+      !parse_hex(text.substr(40, 8), &check))
+    return invalid();
+  const shm::Header* h = impl_->view.header;
+  if (quid != h->queue_uid || slot >= h->total_slots ||
+      uint32_t(check_of(h->secret, uint32_t(quid), uint32_t(slot), uint32_t(gen), seq)) != check)
+    return invalid();
+  return ReceiptHandle{uint32_t(quid), uint32_t(slot), uint32_t(gen), uint32_t(check), seq};
+}
+
+Status Queue::remove(const ReceiptHandle& handle) {
+  const shm::SegmentView& v = impl_->view;
+  if (v.header->config.deleted.load(std::memory_order_relaxed)) return queue_gone();
+  if (handle.queue_uid != v.header->queue_uid ||
+      handle.check != uint32_t(check_of(v.header->secret, handle.queue_uid, handle.slot, handle.gen,
+                                        handle.seq)))
+    return Status("ReceiptHandleIsInvalid", "The input receipt handle \"" + handle.str() +
+                                                "\" is not a valid receipt handle.");
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
+  return shm::delete_message(v, *lane, {handle.slot, handle.gen, handle.seq});
+}
+
+Status Queue::remove(std::string_view receipt_handle) {
+  auto h = parse_receipt_handle(receipt_handle);
+  if (!h.ok()) return h.status();
+  return remove(h.value());
+}
+
+Status Queue::change_visibility(const ReceiptHandle& handle, int visibility_timeout) {
+  const shm::SegmentView& v = impl_->view;
+  if (v.header->config.deleted.load(std::memory_order_relaxed)) return queue_gone();
+  if (visibility_timeout < 0 || visibility_timeout > shm::kMaxVisibilityTimeout)
+    return Status("InvalidParameterValue",
+                  "Value " + std::to_string(visibility_timeout) +
+                      " for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= "
+                      "43200.");
+  if (handle.queue_uid != v.header->queue_uid ||
+      handle.check != uint32_t(check_of(v.header->secret, handle.queue_uid, handle.slot, handle.gen,
+                                        handle.seq)))
+    return Status("ReceiptHandleIsInvalid", "The input receipt handle \"" + handle.str() +
+                                                "\" is not a valid receipt handle.");
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
+  return shm::change_visibility(v, *lane, {handle.slot, handle.gen, handle.seq},
+                                uint64_t(visibility_timeout) * 1000);
+}
+
+Status Queue::change_visibility(std::string_view receipt_handle, int visibility_timeout) {
+  auto h = parse_receipt_handle(receipt_handle);
+  if (!h.ok()) return h.status();
+  return change_visibility(h.value(), visibility_timeout);
+}
+
+namespace {
+template <class Op>
+Result<BatchResult> for_each_handle(const std::vector<BatchHandleEntry>& entries, Op op) {
+  std::vector<std::string> ids;
+  for (const auto& e : entries) ids.push_back(e.id);
+  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  BatchResult r;
+  for (const auto& e : entries) {
+    Status s = op(e);
+    if (s.ok())
+      r.successful.push_back(e.id);
+    else
+      r.failed.push_back({e.id, true, s.code(), s.message()});
+  }
+  return r;
+}
+}  // namespace
+
+Result<BatchResult> Queue::remove_batch(const std::vector<BatchHandleEntry>& entries) {
+  return for_each_handle(entries, [&](const BatchHandleEntry& e) { return remove(e.receipt_handle); });
+}
+
+Result<BatchResult> Queue::change_visibility_batch(const std::vector<BatchHandleEntry>& entries) {
+  return for_each_handle(entries, [&](const BatchHandleEntry& e) {
+    return change_visibility(e.receipt_handle, e.visibility_timeout);
+  });
+}
+
+Result<QueueAttributes> Queue::get_attributes(const std::vector<std::string>& names) {
+  auto c = impl_->client.lock();
+  if (!c) return Status("ServiceUnavailable", "the client that opened this queue is gone");
+  auto r = c->call({{"op", "get_queue_attributes"}, {"name", name_}, {"names", names}});
+  if (!r.ok()) return r.status();
+  return r->value("attributes", QueueAttributes{});
+}
+
+Status Queue::set_attributes(const QueueAttributes& attributes) {
+  auto c = impl_->client.lock();
+  if (!c) return Status("ServiceUnavailable", "the client that opened this queue is gone");
+  return c->call({{"op", "set_queue_attributes"}, {"name", name_}, {"attributes", attributes}})
+      .status();
+}
+
+Status Queue::purge() {
+  auto c = impl_->client.lock();
+  if (!c) return Status("ServiceUnavailable", "the client that opened this queue is gone");
+  return c->call({{"op", "purge_queue"}, {"name", name_}}).status();
+}
+
+}  // namespace shmq

@@ -1,0 +1,235 @@
+// The queue segment: one shared-memory object per queue, mapped by the broker
+// and by every client that opened the queue. This header is the only place
+// its layout is defined; the broker and the client library both compile it.
+//
+//   offset 0            +--------------------------------------------+
+//                       | Header (4 KiB): identity, config, counters, |
+//                       | ready-ring positions, futex words           |
+//   lanes_offset        +--------------------------------------------+
+//                       | Lane[kMaxLanes]   one cache line per thread |
+//   ready_ring_offset   +--------------------------------------------+
+//                       | Cell[ready_capacity]  (slot, gen) entries   |
+//   class c (x4)        +--------------------------------------------+
+//     free_ring_offset  | RingPositions + Cell[free_capacity]         |
+//     slots_offset      | Slot[count]        one cache line each      |
+//     payload_offset    | count x payload_capacity bytes              |
+//                       +--------------------------------------------+
+//
+// Size classes replace a block allocator: a slot of class c owns the payload
+// area at the same index, so a message takes exactly one slot of the smallest
+// class that fits (attributes + body) and nothing else is ever allocated.
+//
+// Rules every field follows (DESIGN.md section 2):
+//  - offsets and indices, never pointers; every atomic is lock-free and at
+//    most 8 bytes; non-atomic fields are written once by the broker before
+//    layout_version is stored (release) and never again;
+//  - each field says who writes it;
+//  - the slot's state word is the truth; rings are hints checked against it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shmq::shm {
+
+inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kMaxLanes = 256;
+inline constexpr uint32_t kNumClasses = 4;
+inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker
+inline constexpr uint32_t kBrokerClientId = 1;
+inline constexpr size_t kCacheLine = 64;
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+
+// ---------------------------------------------------------------------------
+// Slot state word: state:3 | gen:21 | value:40.
+//   value = deadline in queue-clock milliseconds for DELAYED and LEASED,
+//           owning lane for RESERVED and DELETED, 0 otherwise.
+// FREE(g) -> RESERVED(g, lane) -> DELAYED(g, t) | VISIBLE(g)
+// VISIBLE(g) -> LEASED(g+1, t) -> VISIBLE(g+1) (expired or visibility 0)
+//                              -> DELETED(g+1, lane) -> FREE(g+2)
+// ---------------------------------------------------------------------------
+enum class SlotState : uint32_t {
+  kFree = 0,
+  kReserved = 1,
+  kDelayed = 2,
+  kVisible = 3,
+  kLeased = 4,
+  kDeleted = 5,
+};
+
+inline constexpr uint32_t kGenBits = 21;
+inline constexpr uint32_t kGenMask = (1u << kGenBits) - 1;
+inline constexpr uint64_t kValueMask = (uint64_t{1} << 40) - 1;
+
+constexpr uint64_t make_state(SlotState s, uint32_t gen, uint64_t value) {
+  return (uint64_t(s) << 61) | (uint64_t(gen & kGenMask) << 40) | (value & kValueMask);
+}
+constexpr SlotState state_of(uint64_t w) { return SlotState(w >> 61); }
+constexpr uint32_t gen_of(uint64_t w) { return uint32_t(w >> 40) & kGenMask; }
+constexpr uint64_t value_of(uint64_t w) { return w & kValueMask; }
+constexpr uint32_t next_gen(uint32_t g) { return (g + 1) & kGenMask; }
+
+// ---------------------------------------------------------------------------
+// Rings: bounded MPMC (Vyukov). A cell's seq tells its phase at position p:
+// seq == p free for the producer of lap p, p+1 published, p+capacity released.
+// ---------------------------------------------------------------------------
+struct Cell {
+  std::atomic<uint64_t> seq;   // any process, see above
+  std::atomic<uint64_t> data;  // the producer that claimed the cell
+};
+static_assert(sizeof(Cell) == 16);
+
+struct alignas(kCacheLine) RingPositions {
+  alignas(kCacheLine) std::atomic<uint64_t> tail;  // producers, by CAS
+  alignas(kCacheLine) std::atomic<uint64_t> head;  // consumers, by CAS
+};
+
+inline constexpr uint64_t kTombstone = ~uint64_t{0};  // a cell the broker voided
+// Ready-ring entry: which slot, at which generation.
+constexpr uint64_t make_entry(uint32_t slot, uint32_t gen) { return (uint64_t(gen) << 32) | slot; }
+constexpr uint32_t entry_slot(uint64_t e) { return uint32_t(e); }
+constexpr uint32_t entry_gen(uint64_t e) { return uint32_t(e >> 32); }
+
+// Ring ids, as named in a lane's intent.
+inline constexpr uint32_t kReadyRing = 0;
+constexpr uint32_t free_ring_id(uint32_t cls) { return 1 + cls; }
+
+// ---------------------------------------------------------------------------
+// Lanes: one per (client, thread). What a lane is doing is always recorded
+// in it before the step that would otherwise leave a resource unreachable, so
+// the broker can finish or undo the step when the client dies.
+//   intent: ring:7 | pop:1 | position:56, stored before the CAS that claims
+//           the position, cleared after the cell is published/released.
+//   op:     kind:4 | gen:24 | slot:32, the slot the lane holds right now.
+// ---------------------------------------------------------------------------
+enum class LaneOp : uint32_t {
+  kNone = 0,
+  kSending = 1,     // slot popped from a free ring, being written and published
+  kLeasing = 2,     // (slot, gen) popped from the ready ring, lease CAS pending
+  kDeleting = 3,    // delete CAS on (slot, gen) pending or done (DELETED, lane)
+  kFreeing = 4,     // slot being returned to its free ring, gen = its FREE gen
+  kPublishing = 5,  // slot made VISIBLE(gen), ready-ring push pending
+};
+
+constexpr uint64_t make_intent(uint32_t ring, bool pop, uint64_t pos) {
+  return (uint64_t(ring + 1) << 57) | (uint64_t(pop) << 56) | (pos & ((uint64_t{1} << 56) - 1));
+}
+constexpr uint32_t intent_ring(uint64_t i) { return uint32_t(i >> 57) - 1; }
+constexpr bool intent_pop(uint64_t i) { return (i >> 56) & 1; }
+constexpr uint64_t intent_pos(uint64_t i) { return i & ((uint64_t{1} << 56) - 1); }
+
+constexpr uint64_t make_op(LaneOp k, uint32_t slot, uint32_t gen) {
+  return (uint64_t(k) << 60) | (uint64_t(gen & 0xffffff) << 32) | slot;
+}
+constexpr LaneOp op_kind(uint64_t o) { return LaneOp(o >> 60); }
+constexpr uint32_t op_slot(uint64_t o) { return uint32_t(o); }
+constexpr uint32_t op_gen(uint64_t o) { return uint32_t(o >> 32) & 0xffffff; }
+
+struct alignas(kCacheLine) Lane {
+  std::atomic<uint32_t> owner;        // client id, 0 = unused. Client CAS 0->id; broker frees
+  std::atomic<uint32_t> owner_pid;    // owning client, after claiming
+  std::atomic<uint64_t> owner_start;  // owning client: its start time (clock ticks since boot)
+  std::atomic<uint64_t> intent;       // owning client (broker when repairing a dead one)
+  std::atomic<uint64_t> op;           // owning client (broker when repairing a dead one)
+};
+static_assert(sizeof(Lane) == kCacheLine);
+
+// ---------------------------------------------------------------------------
+// Slots: one cache line of control per message. Fields other than state are
+// written only by whoever owns the slot through its state (RESERVED: the
+// producer; LEASED: the lease holder for the receive fields).
+// ---------------------------------------------------------------------------
+struct alignas(kCacheLine) Slot {
+  std::atomic<uint64_t> state;          // any process, by CAS (owner-only steps by store)
+  std::atomic<uint64_t> incarnation;    // producer: +1 per message; the handle's seq
+  std::atomic<uint32_t> body_len;       // producer
+  std::atomic<uint32_t> attrs_len;      // producer
+  std::atomic<uint64_t> sent_clock_ms;  // producer: queue clock, for retention
+  std::atomic<uint64_t> sent_epoch_ms;  // producer: SentTimestamp
+  std::atomic<uint32_t> receive_count;  // lease holder (fetch_add); broker resets on move
+  std::atomic<uint32_t> sender_uid;     // producer
+  std::atomic<uint64_t> first_receive_epoch_ms;  // first lease holder, CAS from 0
+  std::atomic<uint64_t> lease_start_ms;          // lease holder: queue clock at receive
+};
+static_assert(sizeof(Slot) == kCacheLine);
+static_assert(std::is_standard_layout_v<Slot>);
+
+// ---------------------------------------------------------------------------
+// Header.
+// ---------------------------------------------------------------------------
+struct SizeClass {            // broker, at format time only
+  uint32_t first_slot;        // global index of the class's first slot
+  uint32_t count;             // slots in the class
+  uint32_t payload_capacity;  // bytes per slot
+  uint32_t free_capacity;     // power of two >= count
+  uint64_t free_ring_offset;  // RingPositions, then Cell[free_capacity]
+  uint64_t slots_offset;      // Slot[count]
+  uint64_t payload_offset;    // count * payload_capacity
+};
+
+struct QueueConfig {  // broker writes (create / set attributes); clients read
+  std::atomic<uint32_t> visibility_timeout_s;
+  std::atomic<uint32_t> delay_s;
+  std::atomic<uint32_t> retention_s;
+  std::atomic<uint32_t> max_message_size;
+  std::atomic<uint32_t> receive_wait_s;
+  std::atomic<uint32_t> max_receive_count;  // 0: no redrive policy
+  std::atomic<uint32_t> dlq_uid;            // the dead-letter queue's uid, 0 none
+  std::atomic<uint32_t> deleted;            // 1 once the queue is deleted
+};
+
+struct Counters {  // broker writes; `shmq stats` prints them
+  std::atomic<uint64_t> approx_visible;
+  std::atomic<uint64_t> approx_not_visible;
+  std::atomic<uint64_t> approx_delayed;
+  std::atomic<uint64_t> leases_expired;
+  std::atomic<uint64_t> delays_released;
+  std::atomic<uint64_t> retention_deleted;
+  std::atomic<uint64_t> dlq_moved;
+  std::atomic<uint64_t> lanes_repaired;
+  std::atomic<uint64_t> cells_voided;       // claimed-but-unpublished cells tombstoned
+  std::atomic<uint64_t> cells_released;     // claimed-but-unreleased cells released
+  std::atomic<uint64_t> slots_reclaimed;    // half-written or half-freed slots returned
+  std::atomic<uint64_t> entries_republished;  // visible slots pushed again after a death
+  std::atomic<uint64_t> purged;
+};
+
+struct alignas(4096) Header {
+  // --- identity: broker at format; layout_version last (release) ---
+  uint64_t magic;
+  std::atomic<uint32_t> layout_version;
+  uint32_t queue_uid;
+  uint64_t total_size;
+  uint64_t secret;     // random per segment: receipt-handle check, message ids
+  uint32_t fifo;       // 0 standard, 1 FIFO (fixed at creation)
+  uint32_t total_slots;
+  uint32_t ready_capacity;  // power of two >= 2 * total_slots
+  uint32_t reserved0;
+  uint64_t lanes_offset;
+  uint64_t ready_ring_offset;  // Cell[ready_capacity]
+  SizeClass classes[kNumClasses];
+
+  alignas(kCacheLine) QueueConfig config;
+  alignas(kCacheLine) std::atomic<int64_t> clock_skew_ms;  // broker (test clock)
+  std::atomic<uint64_t> created_epoch_s;                   // broker
+  std::atomic<uint64_t> modified_epoch_s;                  // broker
+  std::atomic<uint64_t> broker_heartbeat_ms;               // broker, each tick
+  alignas(kCacheLine) Counters counters;
+
+  // --- ready ring positions, each on its own line ---
+  alignas(kCacheLine) RingPositions ready;
+
+  // --- long poll: receivers wait on ready_futex; senders wake only when
+  //     waiters says someone waits ---
+  alignas(kCacheLine) std::atomic<uint32_t> ready_futex;  // any: bumped on publish when waited on
+  std::atomic<uint32_t> waiters;                          // receivers, around their sleep
+};
+static_assert(sizeof(Header) == 4096 || sizeof(Header) % 4096 == 0);
+
+}  // namespace shmq::shm

@@ -1,0 +1,262 @@
+#include "shm/queue_ops.h"
+
+#include <cstring>
+
+#include "shm/futex.h"
+#include "shm/ring.h"
+#include "shm/validation.h"
+
+namespace shmq::shm {
+namespace {
+
+constexpr uint64_t kMaxTotalVisibilityMs = uint64_t(kMaxVisibilityTimeout) * 1000;
+
+Status expired_handle() {
+  return Status("InvalidParameterValue",
+                "Value for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.");
+}
+
+Status not_available_for_change() {
+  return Status("InvalidParameterValue",
+                "Value for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
+                "not available for visibility timeout change.");
+}
+
+bool live_message(SlotState k) {
+  return k == SlotState::kVisible || k == SlotState::kLeased || k == SlotState::kDelayed;
+}
+
+}  // namespace
+
+void notify_receivers(Header* h) {
+  // Pairs with the receiver's waiters increment before its last look at the
+  // ring (Dekker): either it sees our entry or we see its count.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (h->waiters.load(std::memory_order_relaxed) != 0) {
+    h->ready_futex.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&h->ready_futex);
+  }
+}
+
+void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t gen) {
+  lane.op.store(make_op(LaneOp::kPublishing, slot, gen), std::memory_order_relaxed);
+  bool pushed = ring_push(v.ready, lane, make_entry(slot, gen),
+                          [&] { lane.op.store(0, std::memory_order_relaxed); });
+  if (!pushed) {
+    // The ring holds twice as many cells as there are slots, so this needs a
+    // pile of stale entries. Park the message as due-now DELAYED: the
+    // broker's timer publishes it on its next tick.
+    Slot& s = v.slot(slot);
+    uint64_t expect = make_state(SlotState::kVisible, gen, 0);
+    s.state.compare_exchange_strong(expect,
+                                    make_state(SlotState::kDelayed, gen, queue_clock_ms(v.header)),
+                                    std::memory_order_acq_rel);
+    lane.op.store(0, std::memory_order_relaxed);
+    return;
+  }
+  notify_receivers(v.header);
+}
+
+void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t deleted_gen) {
+  uint32_t g = next_gen(deleted_gen);
+  lane.op.store(make_op(LaneOp::kFreeing, slot, g), std::memory_order_relaxed);
+  v.slot(slot).state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
+  // The free ring has a cell for every slot of its class, so it never fills.
+  ring_push(v.free[v.class_of(slot)], lane, slot,
+            [&] { lane.op.store(0, std::memory_order_relaxed); });
+}
+
+Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out) {
+  Header* h = v.header;
+  const size_t need = in.attributes_size + in.body.size();
+  uint64_t value = 0;
+  bool got = false;
+  auto record = [&](uint64_t s) {
+    lane.op.store(make_op(LaneOp::kSending, uint32_t(s), 0), std::memory_order_relaxed);
+  };
+  for (uint32_t c = 0; c < kNumClasses && !got; ++c) {
+    if (h->classes[c].payload_capacity < need) continue;
+    got = ring_pop(v.free[c], lane, &value, record);
+  }
+  if (!got)
+    return Status("OverLimit", "The queue is full: no free slot can hold a message of " +
+                                   std::to_string(need) + " bytes.");
+  const uint32_t s = uint32_t(value);
+  if (s >= v.total_slots() || v.payload_capacity(s) < need) {
+    lane.op.store(0, std::memory_order_relaxed);  // a corrupt ring: drop the index
+    return Status("InternalError", "the queue segment's free ring is corrupt");
+  }
+  Slot& slot = v.slot(s);
+  const uint32_t g = gen_of(slot.state.load(std::memory_order_acquire));
+  const uint32_t li = lane_index(v, lane);
+  slot.state.store(make_state(SlotState::kReserved, g, li), std::memory_order_relaxed);
+  const uint64_t inc = slot.incarnation.load(std::memory_order_relaxed) + 1;
+  slot.incarnation.store(inc, std::memory_order_relaxed);
+
+  char* p = v.payload(s);
+  if (in.attributes_size) {
+    if (in.raw_attributes)
+      std::memcpy(p, in.raw_attributes, in.attributes_size);
+    else
+      encode_attributes(*in.attributes, p);
+  }
+  std::memcpy(p + in.attributes_size, in.body.data(), in.body.size());
+  const uint64_t now = queue_clock_ms(h);
+  slot.attrs_len.store(uint32_t(in.attributes_size), std::memory_order_relaxed);
+  slot.body_len.store(uint32_t(in.body.size()), std::memory_order_relaxed);
+  slot.sent_clock_ms.store(now, std::memory_order_relaxed);
+  slot.sent_epoch_ms.store(in.sent_epoch_ms ? in.sent_epoch_ms : epoch_ms(h), std::memory_order_relaxed);
+  slot.receive_count.store(in.initial_receive_count, std::memory_order_relaxed);
+  slot.sender_uid.store(in.sender_uid, std::memory_order_relaxed);
+  slot.first_receive_epoch_ms.store(0, std::memory_order_relaxed);
+  slot.lease_start_ms.store(0, std::memory_order_relaxed);
+  if (out) *out = SendOutput{s, inc};
+
+  if (in.delay_ms > 0) {
+    slot.state.store(make_state(SlotState::kDelayed, g, now + in.delay_ms), std::memory_order_release);
+    lane.op.store(0, std::memory_order_relaxed);
+    return Status::OK();
+  }
+  slot.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_release);
+  publish_visible(v, lane, s, g);
+  return Status::OK();
+}
+
+size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
+                        Delivery* out) {
+  Header* h = v.header;
+  size_t n = 0;
+  uint64_t now = 0;
+  auto record = [&](uint64_t e) {
+    lane.op.store(make_op(LaneOp::kLeasing, entry_slot(e), entry_gen(e)), std::memory_order_relaxed);
+  };
+  while (n < max) {
+    uint64_t e;
+    if (!ring_pop(v.ready, lane, &e, record)) break;
+    const uint32_t s = entry_slot(e);
+    const uint32_t g = entry_gen(e);
+    if (e == kTombstone || s >= v.total_slots()) {
+      lane.op.store(0, std::memory_order_relaxed);
+      continue;
+    }
+    Slot& slot = v.slot(s);
+    uint64_t st = slot.state.load(std::memory_order_acquire);
+    if (state_of(st) != SlotState::kVisible || gen_of(st) != g) {  // a stale entry
+      lane.op.store(0, std::memory_order_relaxed);
+      continue;
+    }
+    if (now == 0) now = queue_clock_ms(h);
+    const uint32_t ng = next_gen(g);
+    const bool leased = slot.state.compare_exchange_strong(
+        st, make_state(SlotState::kLeased, ng, now + visibility_ms), std::memory_order_acq_rel);
+    lane.op.store(0, std::memory_order_relaxed);
+    if (!leased) continue;
+
+    const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
+    const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
+    if (uint64_t(attrs_len) + body_len > v.payload_capacity(s)) continue;  // corrupt: skip
+    const uint32_t count = slot.receive_count.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t first = 0;
+    const uint64_t wall = epoch_ms(h);
+    if (!slot.first_receive_epoch_ms.compare_exchange_strong(first, wall, std::memory_order_relaxed))
+      ;  // `first` now holds the earlier receive's time
+    else
+      first = wall;
+    slot.lease_start_ms.store(now, std::memory_order_relaxed);
+    const char* p = v.payload(s);
+    out[n++] = Delivery{s,
+                        ng,
+                        slot.incarnation.load(std::memory_order_relaxed),
+                        p + attrs_len,
+                        body_len,
+                        p,
+                        attrs_len,
+                        count,
+                        slot.sent_epoch_ms.load(std::memory_order_relaxed),
+                        first,
+                        slot.sender_uid.load(std::memory_order_relaxed)};
+  }
+  return n;
+}
+
+Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
+  if (h.slot >= v.total_slots())
+    return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
+  Slot& slot = v.slot(h.slot);
+  const bool fifo = v.header->fifo != 0;
+  lane.op.store(make_op(LaneOp::kDeleting, h.slot, h.gen), std::memory_order_relaxed);
+  for (;;) {
+    uint64_t st = slot.state.load(std::memory_order_acquire);
+    const SlotState k = state_of(st);
+    if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation || !live_message(k)) {
+      lane.op.store(0, std::memory_order_relaxed);
+      return Status::OK();  // already deleted (or its slot reused): as SQS, not an error
+    }
+    if (gen_of(st) != h.gen) {
+      lane.op.store(0, std::memory_order_relaxed);
+      return expired_handle();  // another receive leased it since
+    }
+    if (fifo && (k != SlotState::kLeased || value_of(st) <= queue_clock_ms(v.header))) {
+      lane.op.store(0, std::memory_order_relaxed);
+      return expired_handle();
+    }
+    const uint64_t deleted = make_state(SlotState::kDeleted, h.gen, lane_index(v, lane));
+    if (slot.state.compare_exchange_strong(st, deleted, std::memory_order_acq_rel)) break;
+  }
+  free_deleted_slot(v, lane, h.slot, h.gen);
+  return Status::OK();
+}
+
+Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
+                         uint64_t visibility_ms) {
+  if (h.slot >= v.total_slots())
+    return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
+  Header* hd = v.header;
+  Slot& slot = v.slot(h.slot);
+  const bool fifo = hd->fifo != 0;
+  for (;;) {
+    uint64_t st = slot.state.load(std::memory_order_acquire);
+    const SlotState k = state_of(st);
+    if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation ||
+        (k != SlotState::kLeased && k != SlotState::kVisible))
+      return not_available_for_change();
+    if (gen_of(st) != h.gen) return expired_handle();
+    const uint64_t now = queue_clock_ms(hd);
+    if (k == SlotState::kVisible) {
+      // Standard queue, lease expired and nobody received it since: SQS
+      // accepts the change; the message is leased again by this handle.
+      if (fifo) return expired_handle();
+      if (visibility_ms == 0) return Status::OK();
+      slot.lease_start_ms.store(now, std::memory_order_relaxed);
+      if (slot.state.compare_exchange_strong(
+              st, make_state(SlotState::kLeased, h.gen, now + visibility_ms), std::memory_order_acq_rel))
+        return Status::OK();
+      continue;
+    }
+    if (fifo && value_of(st) <= now) return expired_handle();
+    const uint64_t start = slot.lease_start_ms.load(std::memory_order_relaxed);
+    if (now + visibility_ms > start + kMaxTotalVisibilityMs)
+      return Status("InvalidParameterValue",
+                    "Value " + std::to_string(visibility_ms / 1000) +
+                        " for parameter VisibilityTimeout is invalid. Reason: Total "
+                        "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
+    const uint32_t max_rc = hd->config.max_receive_count.load(std::memory_order_relaxed);
+    const bool to_dlq = max_rc != 0 && slot.receive_count.load(std::memory_order_relaxed) >= max_rc;
+    if (visibility_ms == 0 && !to_dlq) {
+      lane.op.store(make_op(LaneOp::kPublishing, h.slot, h.gen), std::memory_order_relaxed);
+      if (slot.state.compare_exchange_strong(st, make_state(SlotState::kVisible, h.gen, 0),
+                                             std::memory_order_acq_rel)) {
+        publish_visible(v, lane, h.slot, h.gen);
+        return Status::OK();
+      }
+      lane.op.store(0, std::memory_order_relaxed);
+      continue;
+    }
+    // A message due for its dead-letter queue is left to the broker's timer.
+    if (slot.state.compare_exchange_strong(
+            st, make_state(SlotState::kLeased, h.gen, now + visibility_ms), std::memory_order_acq_rel))
+      return Status::OK();
+  }
+}
+
+}  // namespace shmq::shm

@@ -1,0 +1,99 @@
+// The data plane: send, receive, delete and change visibility as steps on
+// the slot state machine (layout.h) and the rings (ring.h). Used by clients
+// for every message and by the broker for what its timers do.
+//
+// Thread safety: every function may run concurrently in any number of
+// processes, each through its own lane. A lane is used by one thread at a
+// time. No function here allocates, locks or makes a syscall, except
+// notify_receivers' futex wake when a receiver sleeps.
+//
+// Crash safety: each function records in lane.op / lane.intent what it holds
+// before the step that would make it unreachable; repair.h finishes or undoes
+// whatever a dead lane left, so a process killed at any instruction never
+// leaks a slot, never wedges a ring and never publishes half a message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "shm/layout.h"
+#include "shm/segment.h"
+#include "shmq/client.h"
+#include "shmq/status.h"
+
+namespace shmq::shm {
+
+struct SendInput {
+  std::string_view body;
+  const MessageAttributes* attributes = nullptr;  // may be null
+  size_t attributes_size = 0;                      // encoded_attributes_size(*attributes)
+  uint32_t delay_ms = 0;
+  uint32_t sender_uid = 0;
+  uint64_t sent_epoch_ms = 0;         // 0: now; the broker passes the original on a DLQ move
+  uint32_t initial_receive_count = 0;
+  const char* raw_attributes = nullptr;  // already-encoded attributes (DLQ move), or null
+};
+
+struct SendOutput {
+  uint32_t slot = 0;
+  uint64_t incarnation = 0;
+};
+
+// Writes a message into a free slot and publishes it (or leaves it DELAYED
+// for the broker). OverLimit when every slot that could hold it is taken.
+// REQUIRES: the input was validated (validation.h) and fits the largest class.
+Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out);
+
+struct Delivery {
+  uint32_t slot;
+  uint32_t gen;  // the lease's generation, carried by the receipt handle
+  uint64_t incarnation;
+  const char* body;
+  uint32_t body_len;
+  const char* attributes;
+  uint32_t attributes_len;
+  uint32_t receive_count;
+  uint64_t sent_epoch_ms;
+  uint64_t first_receive_epoch_ms;
+  uint32_t sender_uid;
+};
+
+// Leases up to max visible messages for visibility_ms each; returns how many.
+size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
+                        Delivery* out);
+
+// What a receipt handle names; the caller checked it belongs to this queue.
+struct HandleRef {
+  uint32_t slot;
+  uint32_t gen;
+  uint64_t incarnation;
+};
+
+// Deletes the message. OK also when it is already gone (SQS: deleting twice
+// is not an error). InvalidParameterValue ("The receipt handle has expired.")
+// when another receive has leased it since; on FIFO queues also when the lease
+// expired. ReceiptHandleIsInvalid when the slot index is out of range.
+Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h);
+
+// The lease now ends visibility_ms from now (0: visible at once).
+Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
+                         uint64_t visibility_ms);
+
+// Makes a slot that this lane just turned VISIBLE(gen) reachable: pushes
+// (slot, gen) on the ready ring and wakes sleeping receivers.
+void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t gen);
+
+// Returns a slot this lane owns as DELETED(deleted_gen, lane) to its free
+// ring, as FREE(deleted_gen + 1).
+void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t deleted_gen);
+
+// Wakes long-polling receivers if any sleep. Any process, after publishing.
+void notify_receivers(Header* h);
+
+// Index of the lane in v.lanes.
+inline uint32_t lane_index(const SegmentView& v, const Lane& lane) {
+  return uint32_t(&lane - v.lanes);
+}
+
+}  // namespace shmq::shm

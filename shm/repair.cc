@@ -1,0 +1,267 @@
+#include "shm/repair.h"
+
+#include <algorithm>
+
+#include "shm/queue_ops.h"
+#include "shm/ring.h"
+
+namespace shmq::shm {
+namespace {
+
+constexpr uint64_t kDeadLetterClaimMs = 60000;
+
+Lane& broker_lane(const SegmentView& v) { return v.lanes[kBrokerLane]; }
+
+// True when a live lane other than `self` has exactly this intent: that lane
+// owns the claimed position (or will find its CAS failed) and finishes it.
+bool live_intent_names(const SegmentView& v, uint64_t intent, uint32_t self,
+                       const LaneLiveness& live) {
+  for (uint32_t i = 0; i < kMaxLanes; ++i) {
+    if (i == self || v.lanes[i].owner.load(std::memory_order_acquire) == 0) continue;
+    if (v.lanes[i].intent.load(std::memory_order_acquire) == intent && live(i)) return true;
+  }
+  return false;
+}
+
+// True when another lane holds `slot` as just popped from a free ring.
+bool other_lane_sending(const SegmentView& v, uint32_t slot, uint32_t self) {
+  for (uint32_t i = 0; i < kMaxLanes; ++i) {
+    if (i == self) continue;
+    uint64_t op = v.lanes[i].op.load(std::memory_order_acquire);
+    if (op_kind(op) == LaneOp::kSending && op_slot(op) == slot) return true;
+  }
+  return false;
+}
+
+// Lists a FREE slot in its free ring again (the broker's lane does the push,
+// recording it the same way a client would).
+void relist_free_slot(const SegmentView& v, uint32_t slot) {
+  Lane& b = broker_lane(v);
+  Slot& s = v.slot(slot);
+  uint32_t g = next_gen(gen_of(s.state.load(std::memory_order_acquire)));
+  b.op.store(make_op(LaneOp::kFreeing, slot, g), std::memory_order_relaxed);
+  s.state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
+  ring_push(v.free[v.class_of(slot)], b, slot, [&] { b.op.store(0, std::memory_order_relaxed); });
+  v.header->counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void republish_if_visible(const SegmentView& v, uint32_t slot, uint32_t gen) {
+  uint64_t st = v.slot(slot).state.load(std::memory_order_acquire);
+  if (state_of(st) == SlotState::kVisible && gen_of(st) == gen) {
+    publish_visible(v, broker_lane(v), slot, gen);
+    v.header->counters.entries_republished.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) {
+  if (dead >= kMaxLanes) return;
+  Lane& d = v.lanes[dead];
+  Counters& counters = v.header->counters;
+  const uint64_t intent = d.intent.load(std::memory_order_acquire);
+  const uint64_t op = d.op.load(std::memory_order_acquire);
+  const LaneOp kind = op_kind(op);
+  const uint32_t op_s = op_slot(op);
+  const uint32_t op_g = op_gen(op);
+  const bool op_valid = op_s < v.total_slots();
+  bool freed_by_intent = false;  // the kFreeing slot is already in its ring
+
+  const uint32_t ring_id = intent ? intent_ring(intent) : 0;
+  if (intent != 0 && ring_id <= kNumClasses) {
+    const RingView& r = ring_id == kReadyRing ? v.ready : v.free[ring_id - 1];
+    const uint64_t p = intent_pos(intent);
+    Cell& c = r.cells[p & r.mask];
+    if (intent_pop(intent)) {
+      // Claimed (head moved past p) and published but never released?
+      const uint64_t head = r.pos->head.load(std::memory_order_acquire);
+      if (head > p && c.seq.load(std::memory_order_acquire) == p + 1 &&
+          !live_intent_names(v, intent, dead, live)) {
+        const uint64_t value = c.data.load(std::memory_order_relaxed);
+        c.seq.store(p + r.mask + 1, std::memory_order_release);
+        counters.cells_released.fetch_add(1, std::memory_order_relaxed);
+        if (ring_id == kReadyRing) {
+          // Unless op already names it (it is handled below), put it back.
+          if (value != kTombstone && entry_slot(value) < v.total_slots() &&
+              !(kind == LaneOp::kLeasing && op_s == entry_slot(value)))
+            republish_if_visible(v, entry_slot(value), entry_gen(value));
+        } else if (value < v.total_slots() && !(kind == LaneOp::kSending && op_s == value)) {
+          relist_free_slot(v, uint32_t(value));
+        }
+      }
+    } else {
+      const uint64_t tail = r.pos->tail.load(std::memory_order_acquire);
+      const uint64_t seq = c.seq.load(std::memory_order_acquire);
+      const bool freeing_here = kind == LaneOp::kFreeing && op_valid && ring_id != kReadyRing &&
+                                v.class_of(op_s) == ring_id - 1;
+      if (seq == p && tail > p && !live_intent_names(v, intent, dead, live)) {
+        // Claimed, never published: everyone behind it waits. Publish.
+        if (freeing_here) {
+          c.data.store(op_s, std::memory_order_relaxed);
+          freed_by_intent = true;
+        } else {
+          c.data.store(kTombstone, std::memory_order_relaxed);
+          counters.cells_voided.fetch_add(1, std::memory_order_relaxed);
+        }
+        c.seq.store(p + 1, std::memory_order_release);
+      } else if (freeing_here) {
+        if (seq == p + 1) {
+          freed_by_intent = c.data.load(std::memory_order_relaxed) == op_s;
+        } else if (seq != p) {
+          // Published and consumed since. If it was our slot, a producer
+          // took it: it names the slot in its op, or has moved it past FREE.
+          const uint64_t st = v.slot(op_s).state.load(std::memory_order_acquire);
+          freed_by_intent = other_lane_sending(v, op_s, dead) ||
+                            state_of(v.slot(op_s).state.load(std::memory_order_acquire)) !=
+                                SlotState::kFree ||
+                            gen_of(st) != op_g;
+        }
+      }
+    }
+  }
+  d.intent.store(0, std::memory_order_release);
+
+  if (op_valid && kind != LaneOp::kNone) {
+    Slot& s = v.slot(op_s);
+    const uint64_t st = s.state.load(std::memory_order_acquire);
+    const SlotState k = state_of(st);
+    const bool deleted_by_dead = k == SlotState::kDeleted && value_of(st) == dead;
+    switch (kind) {
+      case LaneOp::kSending:
+        if (k == SlotState::kFree || (k == SlotState::kReserved && value_of(st) == dead))
+          relist_free_slot(v, op_s);  // half-written: never visible, never acknowledged
+        else if (k == SlotState::kVisible)
+          republish_if_visible(v, op_s, gen_of(st));
+        break;
+      case LaneOp::kLeasing:
+      case LaneOp::kPublishing:
+        republish_if_visible(v, op_s, op_g);
+        break;
+      case LaneOp::kDeleting:
+        if (deleted_by_dead) free_deleted_slot(v, broker_lane(v), op_s, gen_of(st));
+        break;
+      case LaneOp::kFreeing:
+        if (deleted_by_dead) {
+          free_deleted_slot(v, broker_lane(v), op_s, gen_of(st));
+        } else if (!freed_by_intent && k == SlotState::kFree && gen_of(st) == op_g) {
+          Lane& b = broker_lane(v);
+          b.op.store(make_op(LaneOp::kFreeing, op_s, op_g), std::memory_order_relaxed);
+          ring_push(v.free[v.class_of(op_s)], b, op_s, [&] { b.op.store(0, std::memory_order_relaxed); });
+          counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      case LaneOp::kNone:
+        break;
+    }
+  }
+  d.op.store(0, std::memory_order_release);
+  counters.lanes_repaired.fetch_add(1, std::memory_order_relaxed);
+}
+
+void broker_delete_leased(const SegmentView& v, uint32_t slot, uint64_t leased_state) {
+  Lane& b = broker_lane(v);
+  Slot& s = v.slot(slot);
+  const uint32_t g = gen_of(leased_state);
+  b.op.store(make_op(LaneOp::kDeleting, slot, g), std::memory_order_relaxed);
+  uint64_t expect = leased_state;
+  if (s.state.compare_exchange_strong(expect, make_state(SlotState::kDeleted, g, kBrokerLane),
+                                      std::memory_order_acq_rel))
+    free_deleted_slot(v, b, slot, g);
+  else
+    b.op.store(0, std::memory_order_relaxed);
+}
+
+ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover) {
+  Header* h = v.header;
+  Counters& counters = h->counters;
+  ScanResult r;
+  const uint64_t retention_ms = uint64_t(h->config.retention_s.load(std::memory_order_relaxed)) * 1000;
+  const uint32_t max_rc = h->config.max_receive_count.load(std::memory_order_relaxed);
+  const bool redrive = max_rc != 0 && h->config.dlq_uid.load(std::memory_order_relaxed) != 0;
+  Lane& b = broker_lane(v);
+  for (uint32_t i = 0; i < v.total_slots(); ++i) {
+    Slot& s = v.slot(i);
+    uint64_t st = s.state.load(std::memory_order_acquire);
+    const SlotState k = state_of(st);
+    if (k != SlotState::kVisible && k != SlotState::kLeased && k != SlotState::kDelayed) continue;
+    const uint32_t g = gen_of(st);
+
+    const uint64_t expires = s.sent_clock_ms.load(std::memory_order_relaxed) + retention_ms;
+    if (expires <= now) {
+      b.op.store(make_op(LaneOp::kDeleting, i, g), std::memory_order_relaxed);
+      if (s.state.compare_exchange_strong(st, make_state(SlotState::kDeleted, g, kBrokerLane),
+                                          std::memory_order_acq_rel)) {
+        free_deleted_slot(v, b, i, g);
+        counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        b.op.store(0, std::memory_order_relaxed);
+      }
+      continue;
+    }
+    r.next_deadline_ms = std::min(r.next_deadline_ms, expires);
+
+    if (k == SlotState::kVisible) {
+      ++r.visible;
+      continue;
+    }
+    const uint64_t deadline = value_of(st);
+    if (deadline > now) {
+      ++(k == SlotState::kLeased ? r.not_visible : r.delayed);
+      r.next_deadline_ms = std::min(r.next_deadline_ms, deadline);
+      continue;
+    }
+    if (k == SlotState::kLeased && redrive &&
+        s.receive_count.load(std::memory_order_relaxed) >= max_rc && mover) {
+      // Claim it under a new generation first, so a late delete with the old
+      // handle cannot race the copy; if the broker dies mid-move the claim
+      // simply expires and the move is tried again (at-least-once).
+      const uint64_t claimed = make_state(SlotState::kLeased, next_gen(g), now + kDeadLetterClaimMs);
+      if (!s.state.compare_exchange_strong(st, claimed, std::memory_order_acq_rel)) continue;
+      if (mover(i)) {
+        broker_delete_leased(v, i, claimed);
+        counters.dlq_moved.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      st = claimed;  // no dead-letter queue to take it: make it visible again
+    }
+    const uint32_t vg = gen_of(st);
+    b.op.store(make_op(LaneOp::kPublishing, i, vg), std::memory_order_relaxed);
+    if (s.state.compare_exchange_strong(st, make_state(SlotState::kVisible, vg, 0),
+                                        std::memory_order_acq_rel)) {
+      publish_visible(v, b, i, vg);
+      (k == SlotState::kLeased ? counters.leases_expired : counters.delays_released)
+          .fetch_add(1, std::memory_order_relaxed);
+      ++r.visible;
+    } else {
+      b.op.store(0, std::memory_order_relaxed);
+    }
+  }
+  counters.approx_visible.store(r.visible, std::memory_order_relaxed);
+  counters.approx_not_visible.store(r.not_visible, std::memory_order_relaxed);
+  counters.approx_delayed.store(r.delayed, std::memory_order_relaxed);
+  return r;
+}
+
+uint64_t purge_slots(const SegmentView& v) {
+  Lane& b = broker_lane(v);
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < v.total_slots(); ++i) {
+    Slot& s = v.slot(i);
+    uint64_t st = s.state.load(std::memory_order_acquire);
+    const SlotState k = state_of(st);
+    if (k != SlotState::kVisible && k != SlotState::kLeased && k != SlotState::kDelayed) continue;
+    const uint32_t g = gen_of(st);
+    b.op.store(make_op(LaneOp::kDeleting, i, g), std::memory_order_relaxed);
+    if (s.state.compare_exchange_strong(st, make_state(SlotState::kDeleted, g, kBrokerLane),
+                                        std::memory_order_acq_rel)) {
+      free_deleted_slot(v, b, i, g);
+      ++n;
+    } else {
+      b.op.store(0, std::memory_order_relaxed);
+    }
+  }
+  v.header->counters.purged.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace shmq::shm

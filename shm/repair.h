@@ -1,0 +1,52 @@
+// The broker's side of the segment: finishing what a dead client left half
+// done, and the time-driven transitions (lease expiry, delay, retention,
+// dead-letter moves, purge).
+//
+// Thread safety: broker only, from its one conductor thread, through the
+// broker's own lane (kBrokerLane). Clients keep running concurrently; every
+// transition here is a CAS on the slot's state word, so a race with a client
+// costs a failed CAS, never a wrong delivery.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "shm/layout.h"
+#include "shm/segment.h"
+
+namespace shmq::shm {
+
+// Tells whether the client that owns lane i is alive.
+using LaneLiveness = std::function<bool(uint32_t lane)>;
+
+// Finishes or undoes the step lane `dead` was in when its client died:
+// a claimed ring cell is published (the lane's value, or a tombstone) or
+// released; a slot it held is returned to its free ring, published, or freed.
+// Idempotent. Clears the lane's intent and op (not its owner).
+// REQUIRES: the lane's client is dead and will never run again.
+void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live);
+
+// Moves one message to the dead-letter queue; returns true when it was sent
+// there. The broker implements it (it needs the other queue's segment).
+using DeadLetterMover = std::function<bool(uint32_t slot)>;
+
+struct ScanResult {
+  uint64_t visible = 0;
+  uint64_t not_visible = 0;
+  uint64_t delayed = 0;
+  uint64_t next_deadline_ms = UINT64_MAX;  // earliest lease, delay or retention deadline
+};
+
+// One pass over every slot at queue-clock time `now`: expired leases become
+// visible again (or move to the DLQ once received max_receive_count times),
+// due delays are published, messages past retention are deleted. Refreshes
+// the approximate counts in the header.
+ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover);
+
+// Deletes every stored message (PurgeQueue). Returns how many.
+uint64_t purge_slots(const SegmentView& v);
+
+// Deletes one message the broker holds in its own lease (after a DLQ move).
+void broker_delete_leased(const SegmentView& v, uint32_t slot, uint64_t leased_state);
+
+}  // namespace shmq::shm

@@ -1,0 +1,90 @@
+// Bounded MPMC ring of 64-bit values in shared memory (Vyukov's algorithm),
+// made crash-repairable by intent-before-claim.
+//
+// Thread safety / invariants:
+//  - Any number of processes push and pop concurrently.
+//  - Before the CAS that claims position p, the caller stores
+//    make_intent(ring, pop, p) in its own lane. So every claimed cell that is
+//    not yet published (push) or released (pop) is named by the intent of the
+//    lane that claimed it, until that lane finishes the step. A dead lane's
+//    claimed cell is finished by the broker (repair.h); a live lane's never is.
+//  - A pop hands the value to `record` before it releases the cell, so the
+//    caller can record what it now holds (lane.op) while the cell still holds
+//    it too: at every instant the value is reachable from the ring or the lane.
+//  - Positions are 64-bit and only grow; a cell's seq says which lap it is in,
+//    so there is no ABA.
+#pragma once
+
+#include <cstdint>
+
+#include "shm/layout.h"
+#include "shm/segment.h"
+
+namespace shmq::shm {
+
+// Pushes value. Returns false when the ring is full. `published()` runs after
+// the cell is published and before the intent is cleared, so a caller can
+// clear lane.op there: a lane never names a value as "being pushed" with no
+// intent to tell whether the push happened. Any process, through its own lane.
+template <class Published>
+inline bool ring_push(const RingView& r, Lane& lane, uint64_t value, Published&& published) {
+  uint64_t pos = r.pos->tail.load(std::memory_order_relaxed);
+  for (;;) {
+    Cell& c = r.cells[pos & r.mask];
+    uint64_t seq = c.seq.load(std::memory_order_acquire);
+    int64_t dif = int64_t(seq - pos);
+    if (dif == 0) {
+      lane.intent.store(make_intent(r.id, false, pos), std::memory_order_relaxed);
+      if (r.pos->tail.compare_exchange_weak(pos, pos + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+        c.data.store(value, std::memory_order_relaxed);
+        c.seq.store(pos + 1, std::memory_order_release);
+        published();
+        lane.intent.store(0, std::memory_order_relaxed);
+        return true;
+      }
+    } else if (dif < 0) {
+      return false;
+    } else {
+      pos = r.pos->tail.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+// Pops one value into *out. Returns false when the ring is empty (or its head
+// cell is claimed but not yet published). `record(value)` runs after the
+// claim and before the release. Any process, through its own lane.
+template <class Record>
+inline bool ring_pop(const RingView& r, Lane& lane, uint64_t* out, Record&& record) {
+  uint64_t pos = r.pos->head.load(std::memory_order_relaxed);
+  for (;;) {
+    Cell& c = r.cells[pos & r.mask];
+    uint64_t seq = c.seq.load(std::memory_order_acquire);
+    int64_t dif = int64_t(seq - (pos + 1));
+    if (dif == 0) {
+      lane.intent.store(make_intent(r.id, true, pos), std::memory_order_relaxed);
+      if (r.pos->head.compare_exchange_weak(pos, pos + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+        uint64_t v = c.data.load(std::memory_order_relaxed);
+        record(v);
+        c.seq.store(pos + r.mask + 1, std::memory_order_release);
+        lane.intent.store(0, std::memory_order_relaxed);
+        *out = v;
+        return true;
+      }
+    } else if (dif < 0) {
+      return false;
+    } else {
+      pos = r.pos->head.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+// Approximate number of values in the ring (any process).
+inline uint64_t ring_size(const RingView& r) {
+  uint64_t t = r.pos->tail.load(std::memory_order_acquire);
+  uint64_t h = r.pos->head.load(std::memory_order_acquire);
+  return t > h ? t - h : 0;
+}
+
+}  // namespace shmq::shm
