@@ -26,11 +26,16 @@ int main(int argc, char** argv) {
   app.add_option("--tick-ms", options.tick_ms, "timer resolution in milliseconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  app.add_option("--slots", options.geometry.counts[0],
-                 "slots for small messages (<= 256 bytes) in each new queue")
+  std::vector<uint32_t> slots(std::begin(options.geometry.counts), std::end(options.geometry.counts));
+  app.add_option("--slots", slots,
+                 "slots per size class (<=256 B, <=4 KiB, <=64 KiB, <=1 MiB) in each new queue: "
+                 "the most messages of each size a queue holds at once")
+      ->delimiter(',')
+      ->expected(4)
       ->capture_default_str()
-      ->check(CLI::Range(16, 1 << 22));
+      ->check(CLI::Range(1, 1 << 22));
   CLI11_PARSE(app, argc, argv);
+  for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ shmq-broker: %v");
   shmq::broker::Server server(options);

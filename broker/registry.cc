@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <filesystem>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +35,20 @@ uint32_t attr_u32(const QueueAttributes& a, const char* name, uint32_t dflt) {
 
 }  // namespace
 
+std::string instance_tag(const std::string& socket_path) {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(socket_path, ec).lexically_normal().string();
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : abs) h = (h ^ c) * 1099511628211ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string segment_object_name(const std::string& tag, uint32_t queue_uid) {
+  return "shmq-" + tag + "-" + std::to_string(queue_uid);
+}
+
 std::string QueueRecord::url() const {
   return std::string("shmq://localhost/") + kAccountId + "/" + name;
 }
@@ -45,7 +60,7 @@ Registry::Registry(std::string data_dir, std::string instance_tag, shm::Geometry
     : data_dir_(std::move(data_dir)), instance_tag_(std::move(instance_tag)), geometry_(geometry) {}
 
 std::string Registry::segment_name(uint32_t uid) const {
-  return "shmq-" + instance_tag_ + "-" + std::to_string(uid);
+  return segment_object_name(instance_tag_, uid);
 }
 
 Status Registry::map_segment(QueueRecord* q, bool create) {

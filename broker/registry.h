@@ -25,6 +25,12 @@ namespace shmq::broker {
 inline constexpr const char* kAccountId = "000000000000";
 inline constexpr const char* kRegion = "local";
 
+// Names the broker's shared-memory objects after its socket's absolute
+// path, so brokers on different sockets never share a segment.
+std::string instance_tag(const std::string& socket_path);
+// The shared-memory object (under /dev/shm) of one queue.
+std::string segment_object_name(const std::string& tag, uint32_t queue_uid);
+
 struct Grant {
   std::string label;
   std::string principal;  // "uid:N" or "gid:N"

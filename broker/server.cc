@@ -33,16 +33,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string instance_tag(const std::string& socket_path) {
-  std::error_code ec;
-  std::string abs = std::filesystem::absolute(socket_path, ec).lexically_normal().string();
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : abs) h = (h ^ c) * 1099511628211ULL;
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 json fail(const char* code, const std::string& message) {
   return wire::error_reply(Status(code, message));
 }
