@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "shm/crash_point.h"
 #include "shm/futex.h"
 #include "shm/ring.h"
 #include "shm/validation.h"
@@ -60,7 +61,9 @@ void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t g
 void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t deleted_gen) {
   uint32_t g = next_gen(deleted_gen);
   lane.op.store(make_op(LaneOp::kFreeing, slot, g), std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
   v.slot(slot).state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
+  SHMQ_CRASH_POINT();
   // The free ring has a cell for every slot of its class, so it never fills.
   ring_push(v.free[v.class_of(slot)], lane, slot,
             [&] { lane.op.store(0, std::memory_order_relaxed); });
@@ -76,7 +79,9 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   };
   for (uint32_t c = 0; c < kNumClasses && !got; ++c) {
     if (h->classes[c].payload_capacity < need) continue;
-    got = ring_pop(v.free[c], lane, &value, record);
+    // A tombstone (a cell the broker voided after a death) is skipped.
+    while ((got = ring_pop(v.free[c], lane, &value, record)) && value == kTombstone)
+      lane.op.store(0, std::memory_order_relaxed);
   }
   if (!got)
     return Status("OverLimit", "The queue is full: no free slot can hold a message of " +
@@ -89,7 +94,9 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   Slot& slot = v.slot(s);
   const uint32_t g = gen_of(slot.state.load(std::memory_order_acquire));
   const uint32_t li = lane_index(v, lane);
+  SHMQ_CRASH_POINT();
   slot.state.store(make_state(SlotState::kReserved, g, li), std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
   const uint64_t inc = slot.incarnation.load(std::memory_order_relaxed) + 1;
   slot.incarnation.store(inc, std::memory_order_relaxed);
 
@@ -100,7 +107,15 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
     else
       encode_attributes(*in.attributes, p);
   }
+  SHMQ_CRASH_POINT();
+#ifdef SHMQ_CRASH_POINTS
+  std::memcpy(p + in.attributes_size, in.body.data(), in.body.size() / 2);
+  SHMQ_CRASH_POINT();  // half a body written
+  std::memcpy(p + in.attributes_size + in.body.size() / 2, in.body.data() + in.body.size() / 2,
+              in.body.size() - in.body.size() / 2);
+#else
   std::memcpy(p + in.attributes_size, in.body.data(), in.body.size());
+#endif
   const uint64_t now = queue_clock_ms(h);
   slot.attrs_len.store(uint32_t(in.attributes_size), std::memory_order_relaxed);
   slot.body_len.store(uint32_t(in.body.size()), std::memory_order_relaxed);
@@ -111,13 +126,16 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   slot.first_receive_epoch_ms.store(0, std::memory_order_relaxed);
   slot.lease_start_ms.store(0, std::memory_order_relaxed);
   if (out) *out = SendOutput{s, inc};
+  SHMQ_CRASH_POINT();
 
   if (in.delay_ms > 0) {
     slot.state.store(make_state(SlotState::kDelayed, g, now + in.delay_ms), std::memory_order_release);
+    SHMQ_CRASH_POINT();
     lane.op.store(0, std::memory_order_relaxed);
     return Status::OK();
   }
   slot.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_release);
+  SHMQ_CRASH_POINT();
   publish_visible(v, lane, s, g);
   return Status::OK();
 }
@@ -146,9 +164,11 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
       continue;
     }
     if (now == 0) now = queue_clock_ms(h);
+    SHMQ_CRASH_POINT();
     const uint32_t ng = next_gen(g);
     const bool leased = slot.state.compare_exchange_strong(
         st, make_state(SlotState::kLeased, ng, now + visibility_ms), std::memory_order_acq_rel);
+    SHMQ_CRASH_POINT();
     lane.op.store(0, std::memory_order_relaxed);
     if (!leased) continue;
 
@@ -185,6 +205,7 @@ Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
   Slot& slot = v.slot(h.slot);
   const bool fifo = v.header->fifo != 0;
   lane.op.store(make_op(LaneOp::kDeleting, h.slot, h.gen), std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
   for (;;) {
     uint64_t st = slot.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
@@ -203,6 +224,7 @@ Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
     const uint64_t deleted = make_state(SlotState::kDeleted, h.gen, lane_index(v, lane));
     if (slot.state.compare_exchange_strong(st, deleted, std::memory_order_acq_rel)) break;
   }
+  SHMQ_CRASH_POINT();
   free_deleted_slot(v, lane, h.slot, h.gen);
   return Status::OK();
 }
@@ -244,8 +266,10 @@ Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
     const bool to_dlq = max_rc != 0 && slot.receive_count.load(std::memory_order_relaxed) >= max_rc;
     if (visibility_ms == 0 && !to_dlq) {
       lane.op.store(make_op(LaneOp::kPublishing, h.slot, h.gen), std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
       if (slot.state.compare_exchange_strong(st, make_state(SlotState::kVisible, h.gen, 0),
                                              std::memory_order_acq_rel)) {
+        SHMQ_CRASH_POINT();
         publish_visible(v, lane, h.slot, h.gen);
         return Status::OK();
       }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "shm/crash_point.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
 
@@ -35,11 +36,16 @@ inline bool ring_push(const RingView& r, Lane& lane, uint64_t value, Published&&
     int64_t dif = int64_t(seq - pos);
     if (dif == 0) {
       lane.intent.store(make_intent(r.id, false, pos), std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
       if (r.pos->tail.compare_exchange_weak(pos, pos + 1, std::memory_order_acq_rel,
                                             std::memory_order_relaxed)) {
+        SHMQ_CRASH_POINT();
         c.data.store(value, std::memory_order_relaxed);
+        SHMQ_CRASH_POINT();
         c.seq.store(pos + 1, std::memory_order_release);
+        SHMQ_CRASH_POINT();
         published();
+        SHMQ_CRASH_POINT();
         lane.intent.store(0, std::memory_order_relaxed);
         return true;
       }
@@ -63,11 +69,15 @@ inline bool ring_pop(const RingView& r, Lane& lane, uint64_t* out, Record&& reco
     int64_t dif = int64_t(seq - (pos + 1));
     if (dif == 0) {
       lane.intent.store(make_intent(r.id, true, pos), std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
       if (r.pos->head.compare_exchange_weak(pos, pos + 1, std::memory_order_acq_rel,
                                             std::memory_order_relaxed)) {
+        SHMQ_CRASH_POINT();
         uint64_t v = c.data.load(std::memory_order_relaxed);
         record(v);
+        SHMQ_CRASH_POINT();
         c.seq.store(pos + r.mask + 1, std::memory_order_release);
+        SHMQ_CRASH_POINT();
         lane.intent.store(0, std::memory_order_relaxed);
         *out = v;
         return true;
