@@ -1,0 +1,242 @@
+// The slot state machine, one transition at a time, on a segment in this
+// process's memory (no broker): what each step leaves in the state word, and
+// which handles each state accepts.
+#include <sys/mman.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "shm/queue_ops.h"
+#include "shm/repair.h"
+#include "shm/ring.h"
+#include "shm/segment.h"
+
+namespace shmq::shm {
+namespace {
+
+class SlotStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Geometry g;
+    g.counts[0] = 4;
+    g.counts[1] = 2;
+    g.counts[2] = 1;
+    g.counts[3] = 1;
+    size_ = segment_size(g);
+    base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(base_, MAP_FAILED);
+    v_ = format_segment(base_, size_, g, 3, false, 42);
+    v_.header->config.visibility_timeout_s = 30;
+    v_.header->config.retention_s = 345600;
+    v_.header->config.max_message_size = 1048576;
+    v_.lanes[kBrokerLane].owner = kBrokerClientId;
+    v_.lanes[1].owner = 9;
+  }
+  void TearDown() override { munmap(base_, size_); }
+
+  Lane& lane() { return v_.lanes[1]; }
+  uint64_t now() { return queue_clock_ms(v_.header); }
+  uint64_t state(uint32_t s) { return v_.slot(s).state.load(); }
+
+  SendOutput send(const std::string& body, uint32_t delay_ms = 0) {
+    SendInput in;
+    in.body = body;
+    in.delay_ms = delay_ms;
+    SendOutput out{};
+    EXPECT_TRUE(send_message(v_, lane(), in, &out).ok());
+    return out;
+  }
+  Delivery receive(uint64_t vt_ms = 30000) {
+    Delivery d{};
+    EXPECT_EQ(receive_messages(v_, lane(), vt_ms, 1, &d), 1u);
+    return d;
+  }
+
+  size_t size_ = 0;
+  void* base_ = nullptr;
+  SegmentView v_;
+};
+
+TEST_F(SlotStateTest, FormatListsEverySlotFree) {
+  for (uint32_t s = 0; s < v_.total_slots(); ++s) EXPECT_EQ(state_of(state(s)), SlotState::kFree);
+  EXPECT_EQ(ring_size(v_.free[0]), 4u);
+  EXPECT_EQ(ring_size(v_.free[1]), 2u);
+  EXPECT_EQ(ring_size(v_.ready), 0u);
+  EXPECT_TRUE(attach_segment(base_, size_).ok());
+}
+
+TEST_F(SlotStateTest, AttachRejectsCorruptHeaders) {
+  EXPECT_FALSE(attach_segment(base_, size_ - 4096).ok());  // size mismatch
+  v_.header->classes[1].payload_offset = size_;             // region past the end
+  EXPECT_EQ(attach_segment(base_, size_).status().code(), "InternalError");
+  v_.header->magic = 0;
+  EXPECT_FALSE(attach_segment(base_, size_).ok());
+}
+
+TEST_F(SlotStateTest, SendMakesVisibleAndListsIt) {
+  SendOutput o = send("hi");
+  uint64_t st = state(o.slot);
+  EXPECT_EQ(state_of(st), SlotState::kVisible);
+  EXPECT_EQ(gen_of(st), 0u);
+  EXPECT_EQ(o.incarnation, 1u);
+  EXPECT_EQ(ring_size(v_.ready), 1u);
+  EXPECT_EQ(ring_size(v_.free[0]), 3u);
+  EXPECT_EQ(lane().op.load(), 0u);
+  EXPECT_EQ(lane().intent.load(), 0u);
+}
+
+TEST_F(SlotStateTest, SendChoosesTheSmallestClassThatFitsAndFallsBack) {
+  SendOutput big = send(std::string(1000, 'x'));
+  EXPECT_EQ(v_.class_of(big.slot), 1u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(v_.class_of(send("s").slot), 0u);
+  // Class 0 is full: a small message takes a larger slot.
+  EXPECT_EQ(v_.class_of(send("s").slot), 1u);
+  SendInput in;
+  std::string b(100, 'y');
+  in.body = b;
+  // Classes 0 and 1 full now; 2 and 3 have one each.
+  EXPECT_TRUE(send_message(v_, lane(), in, nullptr).ok());
+  EXPECT_TRUE(send_message(v_, lane(), in, nullptr).ok());
+  EXPECT_EQ(send_message(v_, lane(), in, nullptr).code(), "OverLimit");
+}
+
+TEST_F(SlotStateTest, DelayedUntilTheBrokerReleasesIt) {
+  SendOutput o = send("later", 5000);
+  uint64_t st = state(o.slot);
+  EXPECT_EQ(state_of(st), SlotState::kDelayed);
+  EXPECT_GE(value_of(st), now() + 4000);
+  EXPECT_EQ(ring_size(v_.ready), 0u);
+  Delivery d;
+  EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &d), 0u);
+  ScanResult r = scan_slots(v_, now(), nullptr);
+  EXPECT_EQ(r.delayed, 1u);
+  r = scan_slots(v_, now() + 6000, nullptr);
+  EXPECT_EQ(r.visible, 1u);
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kVisible);
+  EXPECT_EQ(receive().slot, o.slot);
+}
+
+TEST_F(SlotStateTest, ReceiveLeasesWithNextGenerationAndDeadline) {
+  SendOutput o = send("m");
+  uint64_t before = now();
+  Delivery d = receive(30000);
+  uint64_t st = state(o.slot);
+  EXPECT_EQ(state_of(st), SlotState::kLeased);
+  EXPECT_EQ(gen_of(st), 1u);
+  EXPECT_EQ(d.gen, 1u);
+  EXPECT_GE(value_of(st), before + 30000);
+  EXPECT_EQ(d.receive_count, 1u);
+  EXPECT_EQ(std::string(d.body, d.body_len), "m");
+  // Leased: nobody else gets it.
+  Delivery other;
+  EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &other), 0u);
+}
+
+TEST_F(SlotStateTest, ExpiryMakesVisibleWithSameGenerationThenReleaseBumpsIt) {
+  SendOutput o = send("m");
+  Delivery d1 = receive(1000);
+  scan_slots(v_, now() + 2000, nullptr);
+  uint64_t st = state(o.slot);
+  EXPECT_EQ(state_of(st), SlotState::kVisible);
+  EXPECT_EQ(gen_of(st), 1u);  // same gen: the old handle can still delete (SQS)
+  Delivery d2 = receive(1000);
+  EXPECT_EQ(d2.gen, 2u);
+  EXPECT_EQ(d2.receive_count, 2u);
+  // The first handle is stale now.
+  EXPECT_EQ(delete_message(v_, lane(), {d1.slot, d1.gen, d1.incarnation}).code(), "InvalidParameterValue");
+  EXPECT_EQ(change_visibility(v_, lane(), {d1.slot, d1.gen, d1.incarnation}, 0).code(), "InvalidParameterValue");
+  EXPECT_TRUE(delete_message(v_, lane(), {d2.slot, d2.gen, d2.incarnation}).ok());
+}
+
+TEST_F(SlotStateTest, DeleteAfterExpiryBeforeReReceiveSucceeds) {
+  SendOutput o = send("m");
+  Delivery d = receive(1000);
+  scan_slots(v_, now() + 2000, nullptr);
+  ASSERT_EQ(state_of(state(o.slot)), SlotState::kVisible);
+  EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kFree);
+  Delivery none;
+  EXPECT_EQ(receive_messages(v_, lane(), 1000, 1, &none), 0u);  // the stale ring entry is dropped
+}
+
+TEST_F(SlotStateTest, DeleteFreesWithNextGenerationAndRelists) {
+  SendOutput o = send("m");
+  Delivery d = receive();
+  EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  uint64_t st = state(o.slot);
+  EXPECT_EQ(state_of(st), SlotState::kFree);
+  EXPECT_EQ(gen_of(st), 2u);
+  EXPECT_EQ(ring_size(v_.free[0]), 4u);
+  // Deleting again is not an error; nor is a handle of a reused slot.
+  EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  // Out of range: invalid.
+  EXPECT_EQ(delete_message(v_, lane(), {999, 0, 1}).code(), "ReceiptHandleIsInvalid");
+}
+
+TEST_F(SlotStateTest, ChangeVisibilityExtendsOrReleases) {
+  SendOutput o = send("m");
+  Delivery d = receive(1000);
+  ASSERT_TRUE(change_visibility(v_, lane(), {d.slot, d.gen, d.incarnation}, 60000).ok());
+  EXPECT_GE(value_of(state(o.slot)), now() + 59000);
+  scan_slots(v_, now() + 2000, nullptr);
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kLeased);  // extended past the old deadline
+  ASSERT_TRUE(change_visibility(v_, lane(), {d.slot, d.gen, d.incarnation}, 0).ok());
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kVisible);  // at once, no broker needed
+  Delivery again = receive();
+  EXPECT_EQ(again.slot, o.slot);
+  EXPECT_EQ(again.receive_count, 2u);
+}
+
+TEST_F(SlotStateTest, ChangeVisibilityOfDeletedMessageFails) {
+  send("m");
+  Delivery d = receive();
+  ASSERT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  Status s = change_visibility(v_, lane(), {d.slot, d.gen, d.incarnation}, 10000);
+  EXPECT_EQ(s.code(), "InvalidParameterValue");
+  EXPECT_NE(s.message().find("does not exist"), std::string::npos);
+}
+
+TEST_F(SlotStateTest, RetentionDeletesInEveryLiveState) {
+  SendOutput a = send("visible");
+  SendOutput b = send("delayed", 5000);
+  send("leased");
+  Delivery d = receive();
+  (void)d;
+  ScanResult r = scan_slots(v_, now() + 345600ull * 1000 + 1000, nullptr);
+  EXPECT_EQ(r.visible + r.not_visible + r.delayed, 0u);
+  EXPECT_EQ(state_of(state(a.slot)), SlotState::kFree);
+  EXPECT_EQ(state_of(state(b.slot)), SlotState::kFree);
+  EXPECT_EQ(v_.header->counters.retention_deleted.load(), 3u);
+  EXPECT_EQ(ring_size(v_.free[0]), 4u);
+}
+
+TEST_F(SlotStateTest, ExpiredLeaseGoesToTheDeadLetterQueueAfterMaxReceives) {
+  v_.header->config.max_receive_count = 2;
+  v_.header->config.dlq_uid = 77;
+  send("poison");
+  int moved = 0;
+  auto mover = [&](uint32_t) { return ++moved, true; };
+  receive(1000);
+  scan_slots(v_, now() + 2000, mover);
+  EXPECT_EQ(moved, 0);  // received once: back to visible
+  receive(1000);
+  scan_slots(v_, now() + 4000, mover);
+  EXPECT_EQ(moved, 1);  // received twice (= maxReceiveCount) and expired: moved
+  EXPECT_EQ(v_.header->counters.dlq_moved.load(), 1u);
+  EXPECT_EQ(ring_size(v_.free[0]), 4u);
+}
+
+TEST_F(SlotStateTest, PurgeDeletesEverything) {
+  send("a");
+  send("b", 5000);
+  send("c");
+  receive();
+  EXPECT_EQ(purge_slots(v_), 3u);
+  for (uint32_t s = 0; s < v_.total_slots(); ++s) EXPECT_EQ(state_of(state(s)), SlotState::kFree);
+  Delivery d;
+  EXPECT_EQ(receive_messages(v_, lane(), 1000, 1, &d), 0u);
+}
+
+}  // namespace
+}  // namespace shmq::shm
