@@ -52,6 +52,9 @@ struct QueueRecord {
   std::unique_ptr<boost::interprocess::shared_memory_object> object;
   std::unique_ptr<boost::interprocess::mapped_region> region;
   shm::SegmentView view;
+  // The broker's idle check: what the last scan saw.
+  uint64_t scanned_fingerprint = 0;
+  uint64_t next_deadline_ms = 0;  // 0: scan at the next tick
 
   int fd() const { return int(object->get_mapping_handle().handle); }
   std::string url() const;

@@ -336,7 +336,10 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
       int64_t ms = req.value("ms", int64_t{0});
       if (ms < 0) return fail("InvalidParameterValue", "the clock only moves forward").dump();
       clock_skew_ms_ += ms;
-      for (auto& [name, q] : registry_.queues()) q->view.header->clock_skew_ms.fetch_add(ms);
+      for (auto& [name, q] : registry_.queues()) {
+        q->view.header->clock_skew_ms.fetch_add(ms);
+        q->next_deadline_ms = 0;
+      }
       tick();
       return json{{"ok", true}}.dump();
     }
@@ -419,6 +422,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
     if (!allowed(c, *q, "admin")) return access_denied(op, name).dump();
     if (op == "set_queue_attributes") {
       Status s = registry_.set_attributes(q, req.value("attributes", QueueAttributes{}));
+      q->next_deadline_ms = 0;  // retention may have shrunk: rescan
       return (s.ok() ? json{{"ok", true}} : wire::error_reply(s)).dump();
     }
     if (op == "delete_queue") {
@@ -492,7 +496,15 @@ void Server::tick() {
       in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time
       return shm::send_message(dlq->view, dlq->view.lanes[shm::kBrokerLane], in, nullptr).ok();
     };
-    shm::scan_slots(v, now, mover);
+    // A scan costs a pass over every slot; skip it when nothing a client
+    // could have done since the last one shows and no deadline is due.
+    const uint64_t fingerprint = shm::activity_fingerprint(v);
+    if (fingerprint == q->scanned_fingerprint && now < q->next_deadline_ms) continue;
+    shm::ScanResult r = shm::scan_slots(v, now, mover);
+    q->scanned_fingerprint = shm::activity_fingerprint(v);
+    // The scan itself may have moved rings (expiry, frees): scan again next
+    // tick in that case, then settle.
+    q->next_deadline_ms = q->scanned_fingerprint == fingerprint ? r.next_deadline_ms : 0;
   }
 }
 

@@ -220,6 +220,9 @@ struct alignas(4096) Header {
   std::atomic<uint64_t> created_epoch_s;                   // broker
   std::atomic<uint64_t> modified_epoch_s;                  // broker
   std::atomic<uint64_t> broker_heartbeat_ms;               // broker, each tick
+  // Bumped by change_visibility, so the broker's idle check (ring positions
+  // unchanged, no deadline due) also notices a lease made shorter.
+  alignas(kCacheLine) std::atomic<uint64_t> visibility_changes;  // any client
   alignas(kCacheLine) Counters counters;
 
   // --- ready ring positions, each on its own line ---

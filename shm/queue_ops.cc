@@ -236,6 +236,7 @@ Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
   Header* hd = v.header;
   Slot& slot = v.slot(h.slot);
   const bool fifo = hd->fifo != 0;
+  hd->visibility_changes.fetch_add(1, std::memory_order_release);
   for (;;) {
     uint64_t st = slot.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);

@@ -242,6 +242,18 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
   return r;
 }
 
+uint64_t activity_fingerprint(const SegmentView& v) {
+  uint64_t h = v.header->visibility_changes.load(std::memory_order_acquire);
+  auto mix = [&](uint64_t x) { h = (h ^ x) * 0x100000001B3ULL + 0x9E3779B97F4A7C15ULL; };
+  mix(v.ready.pos->tail.load(std::memory_order_acquire));
+  mix(v.ready.pos->head.load(std::memory_order_acquire));
+  for (const RingView& r : v.free) {
+    mix(r.pos->tail.load(std::memory_order_acquire));
+    mix(r.pos->head.load(std::memory_order_acquire));
+  }
+  return h;
+}
+
 uint64_t purge_slots(const SegmentView& v) {
   Lane& b = broker_lane(v);
   uint64_t n = 0;

@@ -43,6 +43,11 @@ struct ScanResult {
 // the approximate counts in the header.
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover);
 
+// A fingerprint of everything clients change without the broker: ring
+// positions and the visibility-change counter. When it has not changed since
+// the last scan and no deadline is due, a scan would find nothing to do.
+uint64_t activity_fingerprint(const SegmentView& v);
+
 // Deletes every stored message (PurgeQueue). Returns how many.
 uint64_t purge_slots(const SegmentView& v);
 
