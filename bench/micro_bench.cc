@@ -1,0 +1,106 @@
+// Google Benchmark micro-benchmarks of the shared-memory primitives, in one
+// process on one core: ring push/pop, the slot transitions of a full
+// send -> receive -> delete cycle, and the receipt-handle text form.
+// Cross-core figures come from shmq-bench; these isolate the instruction cost.
+#include <sys/mman.h>
+
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "shm/queue_ops.h"
+#include "shm/repair.h"
+#include "shm/ring.h"
+#include "shm/segment.h"
+#include "shmq/client.h"
+
+namespace shmq::shm {
+namespace {
+
+struct Fixture {
+  Fixture() {
+    Geometry g;
+    g.counts[0] = 1024;
+    g.counts[1] = 16;
+    g.counts[2] = 4;
+    g.counts[3] = 1;
+    size = segment_size(g);
+    base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    v = format_segment(base, size, g, 1, false, 99);
+    v.header->config.visibility_timeout_s = 30;
+    v.header->config.retention_s = 345600;
+    v.header->config.max_message_size = 1048576;
+    v.lanes[1].owner = 2;
+  }
+  ~Fixture() { munmap(base, size); }
+  size_t size;
+  void* base;
+  SegmentView v;
+};
+
+void BM_RingPushPop(benchmark::State& state) {
+  std::vector<Cell> cells(1024);
+  for (uint64_t i = 0; i < cells.size(); ++i) cells[i].seq.store(i);
+  RingPositions pos{};
+  RingView r{&pos, cells.data(), cells.size() - 1, 0};
+  Lane lane{};
+  uint64_t v;
+  for (auto _ : state) {
+    ring_push(r, lane, 42, [] {});
+    ring_pop(r, lane, &v, [](uint64_t) {});
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RingPushPop);
+
+void BM_SendReceiveDelete(benchmark::State& state) {
+  Fixture f;
+  std::string body(size_t(state.range(0)), 'x');
+  SendInput in;
+  in.body = body;
+  Delivery d;
+  Lane& lane = f.v.lanes[1];
+  for (auto _ : state) {
+    send_message(f.v, lane, in, nullptr);
+    receive_messages(f.v, lane, 30000, 1, &d);
+    delete_message(f.v, lane, {d.slot, d.gen, d.incarnation});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SendReceiveDelete)->Arg(64)->Arg(200);
+
+void BM_SendReceiveDeleteBatch10(benchmark::State& state) {
+  Fixture f;
+  std::string body(64, 'x');
+  SendInput in;
+  in.body = body;
+  Delivery d[10];
+  Lane& lane = f.v.lanes[1];
+  for (auto _ : state) {
+    for (int i = 0; i < 10; ++i) send_message(f.v, lane, in, nullptr);
+    size_t n = receive_messages(f.v, lane, 30000, 10, d);
+    for (size_t i = 0; i < n; ++i) delete_message(f.v, lane, {d[i].slot, d[i].gen, d[i].incarnation});
+  }
+  state.SetItemsProcessed(state.iterations() * 10);
+}
+BENCHMARK(BM_SendReceiveDeleteBatch10);
+
+void BM_ScanIdleQueue(benchmark::State& state) {
+  Fixture f;
+  for (auto _ : state) benchmark::DoNotOptimize(scan_slots(f.v, queue_clock_ms(f.v.header), nullptr));
+  state.SetItemsProcessed(state.iterations() * f.v.total_slots());
+}
+BENCHMARK(BM_ScanIdleQueue);
+
+void BM_ReceiptHandleText(benchmark::State& state) {
+  ReceiptHandle h{7, 12345, 99, 0xdeadbeef, 123456789};
+  for (auto _ : state) benchmark::DoNotOptimize(h.str());
+}
+BENCHMARK(BM_ReceiptHandleText);
+
+}  // namespace
+}  // namespace shmq::shm
+
+BENCHMARK_MAIN();
