@@ -142,9 +142,24 @@ Result<QueueRecord*> Registry::create(const std::string& name, const QueueAttrib
   if (Status s = shm::validate_queue_name(name, fifo); !s.ok()) return s;
   if (Status s = shm::validate_queue_attributes(attributes, true, fifo); !s.ok()) return s;
   if (QueueRecord* existing = find(name)) {
+    // Same name: fine when every given attribute equals the queue's
+    // effective value (what it was set to, else the default).
+    static const QueueAttributes kDefaults = {
+        {"VisibilityTimeout", std::to_string(shm::kDefaultVisibilityTimeout)},
+        {"DelaySeconds", "0"},
+        {"MessageRetentionPeriod", std::to_string(shm::kDefaultRetention)},
+        {"MaximumMessageSize", std::to_string(shm::kMaxMaximumMessageSize)},
+        {"ReceiveMessageWaitTimeSeconds", "0"},
+        {"ContentBasedDeduplication", "false"},
+        {"DeduplicationScope", "queue"},
+        {"FifoThroughputLimit", "perQueue"},
+        {"SqsManagedSseEnabled", "false"}};
     for (const auto& [k, v] : attributes) {
       auto it = existing->attributes.find(k);
-      std::string have = it == existing->attributes.end() ? "" : it->second;
+      auto d = kDefaults.find(k);
+      std::string have = it != existing->attributes.end() ? it->second
+                         : d != kDefaults.end()           ? d->second
+                                                          : "";
       if (k == "FifoQueue" && v == (existing->fifo ? "true" : "false")) continue;
       if (have != v)
         return Status("QueueNameExists",

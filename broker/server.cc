@@ -353,7 +353,10 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
       return json{{"ok", true}, {"urls", urls}}.dump();
     }
 
-    const std::string name = Client::queue_name_from_url(req.value("name", std::string()));
+    // CreateQueue takes a bare name, validated as given; the others also
+    // accept a queue URL.
+    const std::string raw_name = req.value("name", std::string());
+    const std::string name = op == "create_queue" ? raw_name : Client::queue_name_from_url(raw_name);
     if (op == "create_queue") {
       QueueAttributes attrs = req.value("attributes", QueueAttributes{});
       QueueRecord* existing = registry_.find(name);
@@ -493,7 +496,8 @@ void Server::tick() {
       in.raw_attributes = p;
       in.attributes_size = attrs;
       in.sender_uid = s.sender_uid.load();
-      in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time
+      in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time,
+      in.sent_clock_ms = s.sent_clock_ms.load();  // and retention counts from it
       return shm::send_message(dlq->view, dlq->view.lanes[shm::kBrokerLane], in, nullptr).ok();
     };
     // A scan costs a pass over every slot; skip it when nothing a client

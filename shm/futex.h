@@ -21,6 +21,12 @@ inline void futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t 
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
 }
 
+// The same, with a timeout in microseconds.
+inline void futex_wait_us(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_us) {
+  timespec ts{time_t(timeout_us / 1000000), long(timeout_us % 1000000) * 1000L};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+
 inline void futex_wake_all(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }

@@ -119,7 +119,7 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   const uint64_t now = queue_clock_ms(h);
   slot.attrs_len.store(uint32_t(in.attributes_size), std::memory_order_relaxed);
   slot.body_len.store(uint32_t(in.body.size()), std::memory_order_relaxed);
-  slot.sent_clock_ms.store(now, std::memory_order_relaxed);
+  slot.sent_clock_ms.store(in.sent_clock_ms ? in.sent_clock_ms : now, std::memory_order_relaxed);
   slot.sent_epoch_ms.store(in.sent_epoch_ms ? in.sent_epoch_ms : epoch_ms(h), std::memory_order_relaxed);
   slot.receive_count.store(in.initial_receive_count, std::memory_order_relaxed);
   slot.sender_uid.store(in.sender_uid, std::memory_order_relaxed);
@@ -145,6 +145,9 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
   Header* h = v.header;
   size_t n = 0;
   uint64_t now = 0;
+  struct {
+    uint32_t mask = 0;  // deliveries leased with visibility 0, published again below
+  } release_zero;
   auto record = [&](uint64_t e) {
     lane.op.store(make_op(LaneOp::kLeasing, entry_slot(e), entry_gen(e)), std::memory_order_relaxed);
   };
@@ -183,6 +186,7 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
     else
       first = wall;
     slot.lease_start_ms.store(now, std::memory_order_relaxed);
+    if (visibility_ms == 0) release_zero.mask |= 1u << n;
     const char* p = v.payload(s);
     out[n++] = Delivery{s,
                         ng,
@@ -195,6 +199,20 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
                         slot.sent_epoch_ms.load(std::memory_order_relaxed),
                         first,
                         slot.sender_uid.load(std::memory_order_relaxed)};
+  }
+  // After the loop, so this call cannot receive the same message twice.
+  for (size_t i = 0; i < n; ++i) {
+    if (!(release_zero.mask & (1u << i))) continue;
+    Slot& slot = v.slot(out[i].slot);
+    uint64_t st = make_state(SlotState::kLeased, out[i].gen, now);
+    const uint32_t max_rc = h->config.max_receive_count.load(std::memory_order_relaxed);
+    if (max_rc != 0 && out[i].receive_count >= max_rc) continue;  // the broker moves it
+    lane.op.store(make_op(LaneOp::kPublishing, out[i].slot, out[i].gen), std::memory_order_relaxed);
+    if (slot.state.compare_exchange_strong(st, make_state(SlotState::kVisible, out[i].gen, 0),
+                                           std::memory_order_acq_rel))
+      publish_visible(v, lane, out[i].slot, out[i].gen);
+    else
+      lane.op.store(0, std::memory_order_relaxed);
   }
   return n;
 }

@@ -31,6 +31,7 @@ struct SendInput {
   uint32_t delay_ms = 0;
   uint32_t sender_uid = 0;
   uint64_t sent_epoch_ms = 0;         // 0: now; the broker passes the original on a DLQ move
+  uint64_t sent_clock_ms = 0;         // 0: now (queue clock); likewise kept on a DLQ move
   uint32_t initial_receive_count = 0;
   const char* raw_attributes = nullptr;  // already-encoded attributes (DLQ move), or null
 };
@@ -60,6 +61,8 @@ struct Delivery {
 };
 
 // Leases up to max visible messages for visibility_ms each; returns how many.
+// With visibility_ms 0 the messages stay visible to others (SQS): each is
+// leased to read it and count the receive, then published again.
 size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
                         Delivery* out);
 

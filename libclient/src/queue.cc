@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <unordered_set>
@@ -267,18 +268,22 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
       _mm_pause();
       if (shm::ring_size(v.ready) > 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
     }
-    const uint64_t deadline = shm::queue_clock_ms(h) + wait_ms;
+    // The wait is real time (a precise clock: the coarse queue clock could
+    // end it a tick early).
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (n == 0) {
       const uint32_t seen = h->ready_futex.load(std::memory_order_acquire);
       h->waiters.fetch_add(1, std::memory_order_seq_cst);
       n = shm::receive_messages(v, *lane, vt_ms, max, d);
-      const uint64_t now = shm::queue_clock_ms(h);
-      if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed))
-        shm::futex_wait(&h->ready_futex, seen, std::min<uint64_t>(deadline - now, 100));
+      const Clock::time_point now = Clock::now();
+      if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed)) {
+        uint64_t left_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count());
+        shm::futex_wait_us(&h->ready_futex, seen, std::min<uint64_t>(left_us, 100000));
+      }
       h->waiters.fetch_sub(1, std::memory_order_seq_cst);
       if (n == 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
-      if (n == 0 && (shm::queue_clock_ms(h) >= deadline || cfg.deleted.load(std::memory_order_relaxed)))
-        break;
+      if (n == 0 && (Clock::now() >= deadline || cfg.deleted.load(std::memory_order_relaxed))) break;
     }
   }
   const uint64_t secret = h->secret;

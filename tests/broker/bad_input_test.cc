@@ -19,6 +19,19 @@
 namespace shmq {
 namespace {
 
+SendOptions attributes_of(const MessageAttributes* attributes) {
+  SendOptions o;
+  o.attributes = attributes;
+  return o;
+}
+SendBatchEntry batch_entry(std::string id, std::string body, int delay_seconds = -1) {
+  SendBatchEntry e;
+  e.id = std::move(id);
+  e.body = std::move(body);
+  e.delay_seconds = delay_seconds;
+  return e;
+}
+
 struct Counts {
   std::string visible, not_visible, delayed;
   bool operator==(const Counts&) const = default;
@@ -189,13 +202,13 @@ TEST_F(BadInput, BodyOverLoweredMaximumMessageSize) {
   EXPECT_EQ(counts(**small), (Counts{"0", "0", "0"}));
   // Attributes count toward the size: 1000 + "k"(1) + "String"(6) + 18 = 1025.
   MessageAttributes a{{"k", {"String", std::string(18, 'v'), ""}}};
-  auto ra = (*small)->send(std::string(1000, 'b'), {.attributes = &a});
+  auto ra = (*small)->send(std::string(1000, 'b'), attributes_of(&a));
   EXPECT_EQ(ra.status().code(), "InvalidParameterValue") << ra.status().to_string();
   EXPECT_EQ(counts(**small), (Counts{"0", "0", "0"}));
   // Exactly the maximum is fine.
   EXPECT_TRUE((*small)->send(std::string(1024, 'c')).ok());
   MessageAttributes a17{{"k", {"String", std::string(17, 'v'), ""}}};
-  EXPECT_TRUE((*small)->send(std::string(1000, 'd'), {.attributes = &a17}).ok());
+  EXPECT_TRUE((*small)->send(std::string(1000, 'd'), attributes_of(&a17)).ok());
   EXPECT_EQ(counts(**small), (Counts{"2", "0", "0"}));
   ExpectUnchanged();
 }
@@ -242,17 +255,17 @@ TEST_F(BadInput, InvalidCharactersInBody) {
 TEST_F(BadInput, TooManyMessageAttributes) {
   MessageAttributes a;
   for (int i = 0; i < 11; ++i) a["a" + std::to_string(i)] = {"String", "v", ""};
-  auto r = q_->send("body", {.attributes = &a});
+  auto r = q_->send("body", attributes_of(&a));
   EXPECT_EQ(r.status().code(), "InvalidParameterValue") << r.status().to_string();
   a.erase("a10");
   EXPECT_EQ(counts(*q_), (Counts{"1", "1", "0"}));
-  EXPECT_TRUE(q_->send("body", {.attributes = &a}).ok());  // 10 is fine
+  EXPECT_TRUE(q_->send("body", attributes_of(&a)).ok());  // 10 is fine
 }
 
 TEST_F(BadInput, ReservedAttributeName) {
   for (const char* name : {"AWS.x", "aws.x", "Amazon.y", ".lead", "trail.", "a..b", "sp ace"}) {
     MessageAttributes a{{name, {"String", "v", ""}}};
-    auto r = q_->send("body", {.attributes = &a});
+    auto r = q_->send("body", attributes_of(&a));
     EXPECT_EQ(r.status().code(), "InvalidParameterValue") << name << ": " << r.status().to_string();
   }
   ExpectUnchanged();
@@ -260,16 +273,16 @@ TEST_F(BadInput, ReservedAttributeName) {
 
 TEST_F(BadInput, EmptyAttributeValue) {
   MessageAttributes s{{"k", {"String", "", ""}}};
-  auto r = q_->send("body", {.attributes = &s});
+  auto r = q_->send("body", attributes_of(&s));
   EXPECT_EQ(r.status().code(), "InvalidParameterValue") << r.status().to_string();
   MessageAttributes b{{"k", {"Binary", "", ""}}};
-  auto rb = q_->send("body", {.attributes = &b});
+  auto rb = q_->send("body", attributes_of(&b));
   EXPECT_EQ(rb.status().code(), "InvalidParameterValue") << rb.status().to_string();
   MessageAttributes t{{"k", {"Text", "v", ""}}};
-  auto rt = q_->send("body", {.attributes = &t});
+  auto rt = q_->send("body", attributes_of(&t));
   EXPECT_EQ(rt.status().code(), "InvalidParameterValue") << rt.status().to_string();
   MessageAttributes n{{"k", {"Number", "twelve", ""}}};
-  auto rn = q_->send("body", {.attributes = &n});
+  auto rn = q_->send("body", attributes_of(&n));
   EXPECT_EQ(rn.status().code(), "InvalidParameterValue") << rn.status().to_string();
   ExpectUnchanged();
 }
@@ -347,7 +360,7 @@ TEST_F(BadInput, ReceiveParametersOutOfRange) {
 
 std::vector<SendBatchEntry> entries(int n, const std::string& prefix = "e") {
   std::vector<SendBatchEntry> out;
-  for (int i = 0; i < n; ++i) out.push_back({.id = prefix + std::to_string(i), .body = "b" + std::to_string(i)});
+  for (int i = 0; i < n; ++i) out.push_back(batch_entry(prefix + std::to_string(i), "b" + std::to_string(i)));
   return out;
 }
 
@@ -494,7 +507,7 @@ TEST_F(BadInput, MalformedControlRequests) {
   {
     RawSocket raw(broker_.socket());
     ASSERT_TRUE(raw.connected()) << std::strerror(errno);
-    for (const std::string req : {std::string("not json"), std::string("{}"), std::string("[]"),
+    for (const std::string& req : {std::string("not json"), std::string("{}"), std::string("[]"),
                                   std::string("\"hello\""), std::string("{\"op\":5}"),
                                   std::string(R"({"op":"hello","version":99})"),
                                   std::string(R"({"op":"hello","version":"1"})"),
@@ -511,7 +524,7 @@ TEST_F(BadInput, MalformedControlRequests) {
     auto hr = nlohmann::json::parse(raw.ask(hello), nullptr, false);
     ASSERT_TRUE(hr.is_object());
     ASSERT_EQ(hr.value("ok", false), true) << hr.dump();
-    for (const std::string req : {
+    for (const std::string& req : {
              std::string(R"({"op":"create_queue","name":5})"),
              std::string(R"({"op":"create_queue","name":["q"]})"),
              std::string(R"({"op":"create_queue","name":"typed","attributes":"VisibilityTimeout=5"})"),

@@ -22,6 +22,12 @@
 namespace shmq {
 namespace {
 
+SendOptions delay_of(int seconds) {
+  SendOptions o;
+  o.delay_seconds = seconds;
+  return o;
+}
+
 
 // The three approximate counts, as strings (as SQS returns them).
 struct Counts {
@@ -55,6 +61,7 @@ std::vector<Message> receive_now(Queue& q, int max = 1, int visibility = -1) {
 constexpr int kMessages = 20000;
 constexpr int kProducers = 4;
 constexpr int kConsumers = 4;
+constexpr int64_t kMaxBacklog = 20;
 
 // Lives in a MAP_SHARED anonymous mapping, shared by the parent and every child.
 struct Shared {
@@ -108,6 +115,11 @@ int index_of(std::string_view body) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   for (int i = p; i < kMessages; i += kProducers) {
     const std::string body = body_for(i);
+    // Keep the backlog short, so that a message whose lease ended early would
+    // reach another consumer within the first one's hold.
+    while (int64_t(sh->sent_total.load()) - int64_t(sh->deleted_total.load()) > kMaxBacklog &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
     for (;;) {
       auto r = (*q)->send(body);
       if (r.ok()) break;
@@ -153,6 +165,11 @@ int index_of(std::string_view body) {
         sh->deliveries[idx].fetch_add(1);
       }
       sh->consumer_got[k].fetch_add(1);
+    }
+    // Hold the batch briefly (still far inside the 60 s lease), so that a
+    // lease that ended early would be seen by another consumer.
+    if (*n > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (size_t i = 0; i < *n; ++i) {
       Status s = (*q)->remove(m[i].receipt_handle);
       if (!s.ok()) {
         record_error(sh, "delete: " + s.to_string());
@@ -420,6 +437,45 @@ TEST(Lease, ChangeVisibilityZeroMakesVisibleAtOnce) {
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "0"}));
 }
 
+TEST(Lease, ReceiveWithVisibilityTimeoutZeroLeavesMessageVisible) {
+  // [BC] / LocalStack's AWS-validated test_receive_terminate_visibility_timeout:
+  // a receive with VisibilityTimeout=0 does not hide the message; the next
+  // receive gets it at once.
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = client->create_queue("vt0");
+  ASSERT_TRUE(q.ok());
+  auto sent = (*q)->send("peek");
+  ASSERT_TRUE(sent.ok());
+  auto first = receive_now(**q, 1, 0);
+  ASSERT_EQ(first.size(), 1u);
+  auto second = receive_now(**q, 1, 30);
+  ASSERT_EQ(second.size(), 1u) << "a message received with VisibilityTimeout=0 stayed hidden";
+  EXPECT_EQ(second[0].message_id, sent->message_id);
+  EXPECT_EQ(second[0].receive_count, 2u);
+}
+
+TEST(Lease, ChangedTimeoutIsNotRemembered) {
+  // [BC]: the next receive uses the queue's VisibilityTimeout again.
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = client->create_queue("forget", {{"VisibilityTimeout", "20"}});
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE((*q)->send("m").ok());
+  auto got = receive_now(**q, 1, 300);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE((*q)->change_visibility(got[0].receipt_handle, 600).ok());
+  ASSERT_TRUE((*q)->change_visibility(got[0].receipt_handle, 0).ok());
+  auto again = receive_now(**q);  // the queue's 20 s
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(client->advance_clock(19000).ok());
+  EXPECT_TRUE(receive_now(**q).empty());
+  ASSERT_TRUE(client->advance_clock(2000).ok());
+  auto third = receive_now(**q);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].receive_count, 3u);
+}
+
 TEST(Lease, ChangeVisibilityOfDeletedMessageFails) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
@@ -457,8 +513,9 @@ TEST(Lease, ChangeVisibilityTwelveHourCap) {
   // Still leased by the accepted change.
   EXPECT_TRUE(receive_now(**q).empty());
   EXPECT_EQ(counts(**q), (Counts{"0", "1", "0"}));
-  // Exactly up to the cap is fine.
-  Status at_cap = (*q)->change_visibility(h, 43200 - 1000);
+  // Up to the cap is fine (1 s short of it: the real clock moved a little
+  // since the receive too).
+  Status at_cap = (*q)->change_visibility(h, 43200 - 1000 - 1);
   EXPECT_TRUE(at_cap.ok()) << at_cap.to_string();
   // Out of range values are refused as such.
   EXPECT_EQ((*q)->change_visibility(h, 43201).code(), "InvalidParameterValue");
@@ -476,7 +533,7 @@ TEST(Lease, QueueAttributeCounts) {
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "0"}));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE((*q)->send("plain" + std::to_string(i)).ok());
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE((*q)->send("later", {.delay_seconds = 60}).ok());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE((*q)->send("later", delay_of(60)).ok());
   EXPECT_EQ(counts(**q), (Counts{"5", "0", "2"}));
 
   auto a = receive_now(**q, 1, 30);

@@ -14,6 +14,24 @@
 namespace shmq {
 namespace {
 
+SendOptions delay_of(int seconds) {
+  SendOptions o;
+  o.delay_seconds = seconds;
+  return o;
+}
+SendOptions attributes_of(const MessageAttributes* attributes) {
+  SendOptions o;
+  o.attributes = attributes;
+  return o;
+}
+SendBatchEntry batch_entry(std::string id, std::string body, int delay_seconds = -1) {
+  SendBatchEntry e;
+  e.id = std::move(id);
+  e.body = std::move(body);
+  e.delay_seconds = delay_seconds;
+  return e;
+}
+
 using Clock = std::chrono::steady_clock;
 
 struct Counts {
@@ -144,9 +162,9 @@ TEST(Timers, PerMessageDelayOverridesQueueDelay) {
   auto client = broker.connect();
   auto q = client->create_queue("override", {{"DelaySeconds", "10"}});
   ASSERT_TRUE(q.ok());
-  ASSERT_TRUE((*q)->send("five", {.delay_seconds = 5}).ok());
+  ASSERT_TRUE((*q)->send("five", delay_of(5)).ok());
   ASSERT_TRUE((*q)->send("ten").ok());
-  ASSERT_TRUE((*q)->send("zero", {.delay_seconds = 0}).ok());
+  ASSERT_TRUE((*q)->send("zero", delay_of(0)).ok());
 
   auto now = receive_now(**q, 10);
   ASSERT_EQ(now.size(), 1u);
@@ -169,13 +187,13 @@ TEST(Timers, DelayOver900Refused) {
   auto client = broker.connect();
   auto q = client->create_queue("bounds");
   ASSERT_TRUE(q.ok());
-  auto r = (*q)->send("x", {.delay_seconds = 901});
+  auto r = (*q)->send("x", delay_of(901));
   EXPECT_EQ(r.status().code(), "InvalidParameterValue") << r.status().to_string();
-  EXPECT_TRUE((*q)->send("x", {.delay_seconds = 900}).ok());
+  EXPECT_TRUE((*q)->send("x", delay_of(900)).ok());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "1"}));
 
   // In a batch the entry fails, the others go.
-  auto b = (*q)->send_batch({{.id = "bad", .body = "b", .delay_seconds = 901}, {.id = "good", .body = "g"}});
+  auto b = (*q)->send_batch({batch_entry("bad", "b", 901), batch_entry("good", "g")});
   ASSERT_TRUE(b.ok()) << b.status().to_string();
   ASSERT_EQ(b->successful.size(), 1u);
   EXPECT_EQ(b->successful[0].id, "good");
@@ -233,7 +251,7 @@ TEST(Timers, RetentionExpiresDelayedMessages) {
   auto client = broker.connect();
   auto q = client->create_queue("retain3", {{"MessageRetentionPeriod", "60"}});
   ASSERT_TRUE(q.ok());
-  ASSERT_TRUE((*q)->send("never seen", {.delay_seconds = 120}).ok());
+  ASSERT_TRUE((*q)->send("never seen", delay_of(120)).ok());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "1"}));
   ASSERT_TRUE(client->advance_clock(61000).ok());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "0"}));
@@ -261,7 +279,7 @@ TEST(Timers, DeadLetterAfterMaxReceiveCount) {
   MessageAttributes attrs{{"color", {"String", "blue", ""}},
                           {"weight", {"Number", "42.5", ""}},
                           {"blob", {"Binary", "", std::string("\x00\x01\xff", 3)}}};
-  auto sent = (*src)->send("doomed", {.attributes = &attrs});
+  auto sent = (*src)->send("doomed", attributes_of(&attrs));
   ASSERT_TRUE(sent.ok()) << sent.status().to_string();
 
   auto r1 = receive_now(**src);
@@ -324,6 +342,53 @@ TEST(Timers, DeletedBeforeMaxReceiveCountStaysOutOfDeadLetterQueue) {
   EXPECT_EQ(counts(**src), (Counts{"0", "0", "0"}));
 }
 
+TEST(Timers, ChangeVisibilityZeroAtMaxReceiveCountMovesToDeadLetterQueue) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto dlq = client->create_queue("dead3");
+  ASSERT_TRUE(dlq.ok());
+  auto src = client->create_queue(
+      "source3", {{"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dead3","maxReceiveCount":"1"})"}});
+  ASSERT_TRUE(src.ok()) << src.status().to_string();
+  ASSERT_TRUE((*src)->send("give up").ok());
+  auto r1 = receive_now(**src, 1, 300);
+  ASSERT_EQ(r1.size(), 1u);
+  // Received maxReceiveCount times and handed back: it goes to the DLQ, not
+  // back to the source.
+  ASSERT_TRUE((*src)->change_visibility(r1[0].receipt_handle, 0).ok());
+  EXPECT_TRUE(receive_now(**src).empty());
+  ASSERT_TRUE(client->advance_clock(1).ok());  // one timer pass
+  EXPECT_TRUE(receive_now(**src).empty());
+  EXPECT_EQ(counts(**src), (Counts{"0", "0", "0"}));
+  auto d = receive_now(**dlq);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].body, "give up");
+}
+
+TEST(Timers, DeadLetterRetentionCountsFromOriginalEnqueue) {
+  // [DG-dlqret]: on a standard queue the enqueue timestamp is unchanged by the
+  // move, and expiry is always based on it: a message that spent 61 s in the
+  // source expires from a DLQ with a 120 s retention 59 s after the move.
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto dlq = client->create_queue("dead4", {{"MessageRetentionPeriod", "120"}});
+  ASSERT_TRUE(dlq.ok()) << dlq.status().to_string();
+  auto src = client->create_queue(
+      "source4", {{"VisibilityTimeout", "60"},
+                  {"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dead4","maxReceiveCount":"1"})"}});
+  ASSERT_TRUE(src.ok()) << src.status().to_string();
+  ASSERT_TRUE((*src)->send("old news").ok());
+  ASSERT_EQ(receive_now(**src).size(), 1u);
+  ASSERT_TRUE(client->advance_clock(61000).ok());  // lease over: moved at t = 61 s
+  EXPECT_EQ(counts(**dlq), (Counts{"1", "0", "0"}));
+  ASSERT_TRUE(client->advance_clock(58000).ok());  // t = 119 s: still within 120 s of the send
+  EXPECT_EQ(counts(**dlq), (Counts{"1", "0", "0"}));
+  ASSERT_TRUE(client->advance_clock(2000).ok());  // t = 121 s
+  EXPECT_EQ(counts(**dlq), (Counts{"0", "0", "0"}))
+      << "the DLQ counts retention from the move, not from the original send";
+  EXPECT_TRUE(receive_now(**dlq).empty());
+}
+
 TEST(Timers, RedrivePolicyNamingMissingQueueFails) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
@@ -351,7 +416,7 @@ TEST(Timers, PurgeDeletesEverythingOncePerMinute) {
   auto q = client->create_queue("purge");
   ASSERT_TRUE(q.ok());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE((*q)->send("v" + std::to_string(i)).ok());
-  ASSERT_TRUE((*q)->send("d", {.delay_seconds = 30}).ok());
+  ASSERT_TRUE((*q)->send("d", delay_of(30)).ok());
   auto leased = receive_now(**q, 1, 300);
   ASSERT_EQ(leased.size(), 1u);
   EXPECT_EQ(counts(**q), (Counts{"2", "1", "1"}));
