@@ -158,17 +158,18 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   counters.lanes_repaired.fetch_add(1, std::memory_order_relaxed);
 }
 
-void broker_delete_leased(const SegmentView& v, uint32_t slot, uint64_t leased_state) {
+bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state) {
   Lane& b = broker_lane(v);
-  Slot& s = v.slot(slot);
-  const uint32_t g = gen_of(leased_state);
+  const uint32_t g = gen_of(expected_state);
   b.op.store(make_op(LaneOp::kDeleting, slot, g), std::memory_order_relaxed);
-  uint64_t expect = leased_state;
-  if (s.state.compare_exchange_strong(expect, make_state(SlotState::kDeleted, g, kBrokerLane),
-                                      std::memory_order_acq_rel))
+  uint64_t expect = expected_state;
+  if (v.slot(slot).state.compare_exchange_strong(
+          expect, make_state(SlotState::kDeleted, g, kBrokerLane), std::memory_order_acq_rel)) {
     free_deleted_slot(v, b, slot, g);
-  else
-    b.op.store(0, std::memory_order_relaxed);
+    return true;
+  }
+  b.op.store(0, std::memory_order_relaxed);
+  return false;
 }
 
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover) {
@@ -188,14 +189,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
 
     const uint64_t expires = s.sent_clock_ms.load(std::memory_order_relaxed) + retention_ms;
     if (expires <= now) {
-      b.op.store(make_op(LaneOp::kDeleting, i, g), std::memory_order_relaxed);
-      if (s.state.compare_exchange_strong(st, make_state(SlotState::kDeleted, g, kBrokerLane),
-                                          std::memory_order_acq_rel)) {
-        free_deleted_slot(v, b, i, g);
-        counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        b.op.store(0, std::memory_order_relaxed);
-      }
+      if (broker_delete(v, i, st)) counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     r.next_deadline_ms = std::min(r.next_deadline_ms, expires);
@@ -218,7 +212,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
       const uint64_t claimed = make_state(SlotState::kLeased, next_gen(g), now + kDeadLetterClaimMs);
       if (!s.state.compare_exchange_strong(st, claimed, std::memory_order_acq_rel)) continue;
       if (mover(i)) {
-        broker_delete_leased(v, i, claimed);
+        broker_delete(v, i, claimed);
         counters.dlq_moved.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
@@ -255,22 +249,13 @@ uint64_t activity_fingerprint(const SegmentView& v) {
 }
 
 uint64_t purge_slots(const SegmentView& v) {
-  Lane& b = broker_lane(v);
   uint64_t n = 0;
   for (uint32_t i = 0; i < v.total_slots(); ++i) {
     Slot& s = v.slot(i);
     uint64_t st = s.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
     if (k != SlotState::kVisible && k != SlotState::kLeased && k != SlotState::kDelayed) continue;
-    const uint32_t g = gen_of(st);
-    b.op.store(make_op(LaneOp::kDeleting, i, g), std::memory_order_relaxed);
-    if (s.state.compare_exchange_strong(st, make_state(SlotState::kDeleted, g, kBrokerLane),
-                                        std::memory_order_acq_rel)) {
-      free_deleted_slot(v, b, i, g);
-      ++n;
-    } else {
-      b.op.store(0, std::memory_order_relaxed);
-    }
+    n += broker_delete(v, i, st) ? 1 : 0;
   }
   v.header->counters.purged.fetch_add(n, std::memory_order_relaxed);
   return n;

@@ -51,7 +51,8 @@ uint64_t activity_fingerprint(const SegmentView& v);
 // Deletes every stored message (PurgeQueue). Returns how many.
 uint64_t purge_slots(const SegmentView& v);
 
-// Deletes one message the broker holds in its own lease (after a DLQ move).
-void broker_delete_leased(const SegmentView& v, uint32_t slot, uint64_t leased_state);
+// Deletes one message through the broker's lane if its state word still is
+// expected_state (retention, purge, after a DLQ move). False when it moved on.
+bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state);
 
 }  // namespace shmq::shm

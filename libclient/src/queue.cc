@@ -69,6 +69,16 @@ Status no_lane() {
   return Status("OverLimit", "Too many threads use this queue at once (256 lanes).");
 }
 
+// A handle built in this process (not parsed) still has to be of this queue
+// and carry the right check.
+Status check_handle(const shm::Header* h, const ReceiptHandle& handle) {
+  if (handle.queue_uid == h->queue_uid &&
+      handle.check == uint32_t(check_of(h->secret, handle.queue_uid, handle.slot, handle.gen, handle.seq)))
+    return Status::OK();
+  return Status("ReceiptHandleIsInvalid",
+                "The input receipt handle \"" + handle.str() + "\" is not a valid receipt handle.");
+}
+
 bool parse_hex(std::string_view s, uint64_t* out) {
   uint64_t v = 0;
   for (char c : s) {
@@ -334,11 +344,7 @@ Result<ReceiptHandle> Queue::parse_receipt_handle(std::string_view text) const {
 Status Queue::remove(const ReceiptHandle& handle) {
   const shm::SegmentView& v = impl_->view;
   if (v.header->config.deleted.load(std::memory_order_relaxed)) return queue_gone();
-  if (handle.queue_uid != v.header->queue_uid ||
-      handle.check != uint32_t(check_of(v.header->secret, handle.queue_uid, handle.slot, handle.gen,
-                                        handle.seq)))
-    return Status("ReceiptHandleIsInvalid", "The input receipt handle \"" + handle.str() +
-                                                "\" is not a valid receipt handle.");
+  if (Status s = check_handle(v.header, handle); !s.ok()) return s;
   shm::Lane* lane = impl_->lane();
   if (!lane) return no_lane();
   return shm::delete_message(v, *lane, {handle.slot, handle.gen, handle.seq});
@@ -358,11 +364,7 @@ Status Queue::change_visibility(const ReceiptHandle& handle, int visibility_time
                   "Value " + std::to_string(visibility_timeout) +
                       " for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= "
                       "43200.");
-  if (handle.queue_uid != v.header->queue_uid ||
-      handle.check != uint32_t(check_of(v.header->secret, handle.queue_uid, handle.slot, handle.gen,
-                                        handle.seq)))
-    return Status("ReceiptHandleIsInvalid", "The input receipt handle \"" + handle.str() +
-                                                "\" is not a valid receipt handle.");
+  if (Status s = check_handle(v.header, handle); !s.ok()) return s;
   shm::Lane* lane = impl_->lane();
   if (!lane) return no_lane();
   return shm::change_visibility(v, *lane, {handle.slot, handle.gen, handle.seq},
