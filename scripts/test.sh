@@ -52,6 +52,15 @@ CTEST_WRAP=()
 # -DSHMQ_SANITIZE= keeps `build` uninstrumented even if its cache says otherwise.
 run_suite "RelWithDebInfo" build -DSHMQ_SANITIZE=
 
+# Keep the benchmark tool working: a seconds-long run that times nothing.
+echo "==== [bench] smoke (build) ===="
+if "$ROOT/bench/smoke.sh" build; then
+  SUMMARY+=("test: bench smoke (build): PASS")
+else
+  SUMMARY+=("test: bench smoke (build): FAIL")
+  FAILED=1
+fi
+
 if ((QUICK)); then
   SUMMARY+=("test: asan+ubsan (build-asan): SKIPPED (--quick)")
 else

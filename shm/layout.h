@@ -220,6 +220,9 @@ struct alignas(4096) Header {
   std::atomic<uint64_t> created_epoch_s;                   // broker
   std::atomic<uint64_t> modified_epoch_s;                  // broker
   std::atomic<uint64_t> broker_heartbeat_ms;               // broker, each tick
+  // Wall clock minus queue clock (ms), refreshed by the broker each tick, so
+  // a client gets both times from one clock read.
+  std::atomic<int64_t> epoch_offset_ms;  // broker
   // Bumped by change_visibility, so the broker's idle check (ring positions
   // unchanged, no deadline due) also notices a lease made shorter.
   alignas(kCacheLine) std::atomic<uint64_t> visibility_changes;  // any client

@@ -120,7 +120,7 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   slot.attrs_len.store(uint32_t(in.attributes_size), std::memory_order_relaxed);
   slot.body_len.store(uint32_t(in.body.size()), std::memory_order_relaxed);
   slot.sent_clock_ms.store(in.sent_clock_ms ? in.sent_clock_ms : now, std::memory_order_relaxed);
-  slot.sent_epoch_ms.store(in.sent_epoch_ms ? in.sent_epoch_ms : epoch_ms(h), std::memory_order_relaxed);
+  slot.sent_epoch_ms.store(in.sent_epoch_ms ? in.sent_epoch_ms : epoch_ms(h, now), std::memory_order_relaxed);
   slot.receive_count.store(in.initial_receive_count, std::memory_order_relaxed);
   slot.sender_uid.store(in.sender_uid, std::memory_order_relaxed);
   slot.first_receive_epoch_ms.store(0, std::memory_order_relaxed);
@@ -180,7 +180,7 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
     if (uint64_t(attrs_len) + body_len > v.payload_capacity(s)) continue;  // corrupt: skip
     const uint32_t count = slot.receive_count.fetch_add(1, std::memory_order_relaxed) + 1;
     uint64_t first = 0;
-    const uint64_t wall = epoch_ms(h);
+    const uint64_t wall = epoch_ms(h, now);
     if (!slot.first_receive_epoch_ms.compare_exchange_strong(first, wall, std::memory_order_relaxed))
       ;  // `first` now holds the earlier receive's time
     else

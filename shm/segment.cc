@@ -106,6 +106,7 @@ SegmentView format_segment(void* base, size_t size, const Geometry& g, uint32_t 
     for (uint32_t s = 0; s < k.count; ++s)
       v.slots[c][s].state.store(make_state(SlotState::kFree, 0, 0), std::memory_order_relaxed);
   }
+  h->epoch_offset_ms.store(measure_epoch_offset_ms(h), std::memory_order_relaxed);
   h->layout_version.store(kLayoutVersion, std::memory_order_release);
   return v;
 }

@@ -79,12 +79,18 @@ inline uint64_t queue_clock_ms(const Header* h) {
   return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000 +
          uint64_t(h->clock_skew_ms.load(std::memory_order_relaxed));
 }
-// Wall clock in epoch milliseconds, also skewed, for SentTimestamp and friends.
-inline uint64_t epoch_ms(const Header* h) {
+// Wall clock in epoch milliseconds (skewed too) for SentTimestamp and friends,
+// derived from a queue-clock reading: no second clock read on the hot path.
+inline uint64_t epoch_ms(const Header* h, uint64_t queue_now_ms) {
+  return queue_now_ms + uint64_t(h->epoch_offset_ms.load(std::memory_order_relaxed));
+}
+// Wall minus queue clock right now (the broker stores it in the header).
+inline int64_t measure_epoch_offset_ms(const Header* h) {
   timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000 +
-         uint64_t(h->clock_skew_ms.load(std::memory_order_relaxed));
+  const int64_t wall = int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000 +
+                       h->clock_skew_ms.load(std::memory_order_relaxed);
+  return wall - int64_t(queue_clock_ms(h));
 }
 
 }  // namespace shmq::shm

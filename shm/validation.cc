@@ -565,7 +565,10 @@ Result<RedrivePolicy> parse_redrive_policy(std::string_view json) {
 std::string md5_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_md5(), nullptr) != 1) {
+  // Fetch the algorithm once: EVP_md5() makes OpenSSL 3 look it up on every
+  // call, which costs more than hashing a small body.
+  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  if (md5 == nullptr || EVP_Digest(bytes.data(), bytes.size(), digest, &length, md5, nullptr) != 1) {
     return "";  // MD5 unavailable (e.g. a FIPS-only provider)
   }
   static constexpr char kHex[] = "0123456789abcdef";

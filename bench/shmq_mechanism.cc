@@ -1,0 +1,154 @@
+#include "bench/shmq_mechanism.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <span>
+#include <stdexcept>
+
+#include "bench/clock.h"
+#include "broker/registry.h"
+
+namespace shmq::bench {
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const Status& s) {
+  throw std::runtime_error("shmq " + what + ": " + s.to_string());
+}
+
+void remove_segments(const std::string& socket) {
+  const std::string prefix = "shmq-" + broker::instance_tag(socket) + "-";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(e.path(), ec);
+}
+
+}  // namespace
+
+Broker::Broker(const Options& o) {
+  if (!o.socket.empty()) {
+    socket_ = o.socket;
+    if (!Client::connect(socket_).ok())
+      throw std::runtime_error("no shmq-broker answers on " + socket_);
+    return;
+  }
+  const std::string path = find_program(o.broker_path);
+  if (path.empty()) throw std::runtime_error("shmq-broker not found at " + o.broker_path);
+  dir_ = std::make_unique<TempDir>("shmq-bench");
+  socket_ = dir_->path() + "/broker.sock";
+  process_.start(
+      {path, "--socket", socket_, "--data-dir", dir_->path() + "/data", "--log-level", "warn"},
+      dir_->path() + "/broker.log", [&] { return Client::connect(socket_).ok(); });
+}
+
+Broker::~Broker() {
+  if (!dir_) return;
+  process_.stop();
+  remove_segments(socket_);
+}
+
+ShmqMechanism::ShmqMechanism(const Broker& broker, const Options& o, int channels)
+    : socket_(broker.socket()), options_(o) {
+  auto c = Client::connect(socket_);
+  if (!c.ok()) fail("connect", c.status());
+  admin_ = c.value();
+  static int runs = 0;
+  ++runs;
+  for (int ch = 0; ch < channels; ++ch) {
+    std::string name =
+        "bench-" + std::to_string(getpid()) + "-" + std::to_string(runs) + "-" + std::to_string(ch);
+    auto q = admin_->create_queue(name);
+    if (!q.ok()) fail("create_queue", q.status());
+    names_.push_back(name);
+  }
+}
+
+ShmqMechanism::~ShmqMechanism() {
+  for (const auto& n : names_) admin_->delete_queue(n);
+}
+
+std::pair<std::shared_ptr<Client>, std::shared_ptr<Queue>> ShmqMechanism::open(int channel) const {
+  auto c = Client::connect(socket_);
+  if (!c.ok()) fail("connect", c.status());
+  auto q = c.value()->open_queue(names_.at(size_t(channel)));
+  if (!q.ok()) fail("open_queue", q.status());
+  return {c.value(), q.value()};
+}
+
+ShmqMechanism::Sender ShmqMechanism::sender(int channel) {
+  auto [c, q] = open(channel);
+  return Sender(c, q, options_);
+}
+
+ShmqMechanism::Receiver ShmqMechanism::receiver(int channel) {
+  auto [c, q] = open(channel);
+  return Receiver(c, q, options_);
+}
+
+ShmqMechanism::Sender::Sender(std::shared_ptr<Client> c, std::shared_ptr<Queue> q, const Options& o)
+    : client_(std::move(c)), queue_(std::move(q)), send_each_(o.send_each) {
+  entries_.resize(size_t(std::max(o.batch, 1)));
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    entries_[i].id = "m" + std::to_string(i);
+    entries_[i].body = std::string(o.size, 'x');
+  }
+}
+
+void ShmqMechanism::Sender::send_one(const std::string& body) {
+  Backoff backoff;
+  for (;;) {
+    auto r = queue_->send(body);
+    if (r.ok()) return;
+    if (r.status().code() != "OverLimit") fail("send", r.status());
+    backoff.wait();
+  }
+}
+
+void ShmqMechanism::Sender::send(size_t n) {
+  if (n == 1 || send_each_ || n != entries_.size()) {
+    for (size_t i = 0; i < n; ++i) send_one(entries_[i].body);
+    return;
+  }
+  auto r = queue_->send_batch(entries_);
+  if (!r.ok()) fail("send_batch", r.status());
+  for (const auto& f : r->failed) {  // the queue was full for these: one by one
+    if (f.code != "OverLimit") fail("send_batch entry", Status(f.code, f.message));
+    send_one(entries_.at(size_t(std::stoi(f.id.substr(1)))).body);
+  }
+}
+
+ShmqMechanism::Receiver::Receiver(std::shared_ptr<Client> c, std::shared_ptr<Queue> q,
+                                  const Options& o)
+    : client_(std::move(c)),
+      queue_(std::move(q)),
+      wait_s_(o.receiver == ReceiverKind::kPoll ? 20 : 0),
+      remove_batch_(o.remove_batch) {}
+
+size_t ShmqMechanism::Receiver::receive(size_t max) {
+  ReceiveOptions ro;
+  ro.max_messages = int(max);
+  ro.wait_time_seconds = wait_s_;
+  auto r = queue_->receive(std::span<Message>(messages_, max), ro);
+  if (!r.ok()) fail("receive", r.status());
+  return n_ = r.value();
+}
+
+void ShmqMechanism::Receiver::finish() {
+  if (remove_batch_ && n_ > 1) {
+    handles_.resize(n_);
+    for (size_t i = 0; i < n_; ++i) {
+      handles_[i].id = "m" + std::to_string(i);
+      handles_[i].receipt_handle = messages_[i].receipt_handle.str();
+    }
+    auto r = queue_->remove_batch(handles_);
+    if (!r.ok()) fail("remove_batch", r.status());
+    if (!r->failed.empty())
+      fail("remove_batch entry", Status(r->failed[0].code, r->failed[0].message));
+  } else {
+    for (size_t i = 0; i < n_; ++i)
+      if (Status s = queue_->remove(messages_[i].receipt_handle); !s.ok()) fail("remove", s);
+  }
+  n_ = 0;
+}
+
+}  // namespace shmq::bench
