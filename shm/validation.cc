@@ -96,7 +96,19 @@ bool is_allowed_code_point(uint32_t cp) {
 // The first character SQS would refuse, described for an error message
 // ("Invalid binary character '#x1'"), or nullopt when the text is acceptable.
 std::optional<std::string> find_invalid_character(std::string_view text) {
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  constexpr uint64_t kSpace = 0x2020202020202020ULL;
   for (size_t i = 0; i < text.size();) {
+    // Eight bytes at a time while they are all printable ASCII (each byte
+    // below 0x80 and none below 0x20): bodies are mostly that.
+    if (i + 8 <= text.size()) {
+      uint64_t w;
+      std::memcpy(&w, text.data() + i, 8);
+      if ((w & kHigh) == 0 && ((w - kSpace) & ~w & kHigh) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const auto b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // printable ASCII: the common case
       ++i;

@@ -696,3 +696,25 @@ TEST(AttributeEncoding, MutatedBlobsNeverReadOutOfBounds) {
 
 }  // namespace
 }  // namespace shmq::shm
+
+namespace shmq::shm {
+namespace {
+
+// The eight-bytes-at-a-time fast path must not miss a bad byte at any offset.
+TEST(BodyFastPath, BadByteAtEveryOffsetIsFound) {
+  for (size_t len : {7u, 8u, 9u, 16u, 41u}) {
+    for (size_t p = 0; p < len; ++p) {
+      for (char bad : {'\x01', '\x1f', '\xff', '\x80'}) {
+        std::string body(len, 'a');
+        body[p] = bad;
+        EXPECT_EQ(validate_body(body).code(), "InvalidMessageContents") << "len " << len << " at " << p;
+      }
+      std::string ok(len, '~');
+      ok[p] = '\t';
+      EXPECT_TRUE(validate_body(ok).ok()) << "len " << len << " at " << p;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shmq::shm
