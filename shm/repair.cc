@@ -204,8 +204,16 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
       r.next_deadline_ms = std::min(r.next_deadline_ms, deadline);
       continue;
     }
-    if (k == SlotState::kLeased && redrive &&
-        s.receive_count.load(std::memory_order_relaxed) >= max_rc && mover) {
+    const bool due_for_dlq = k == SlotState::kLeased && redrive &&
+                             s.receive_count.load(std::memory_order_relaxed) >= max_rc;
+    if (due_for_dlq && !mover) {
+      // A pass that only counts (attributes, stats): leave the move to the
+      // timer's pass rather than make the message visible once more.
+      ++r.not_visible;
+      r.next_deadline_ms = now;
+      continue;
+    }
+    if (due_for_dlq) {
       // Claim it under a new generation first, so a late delete with the old
       // handle cannot race the copy; if the broker dies mid-move the claim
       // simply expires and the move is tried again (at-least-once).

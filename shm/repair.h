@@ -40,7 +40,8 @@ struct ScanResult {
 // One pass over every slot at queue-clock time `now`: expired leases become
 // visible again (or move to the DLQ once received max_receive_count times),
 // due delays are published, messages past retention are deleted. Refreshes
-// the approximate counts in the header.
+// the approximate counts in the header. With no mover, a message due for
+// its dead-letter queue is left leased (and counted) for a pass that has one.
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover);
 
 // A fingerprint of everything clients change without the broker: ring

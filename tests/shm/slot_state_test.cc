@@ -227,6 +227,22 @@ TEST_F(SlotStateTest, ExpiredLeaseGoesToTheDeadLetterQueueAfterMaxReceives) {
   EXPECT_EQ(ring_size(v_.free[0]), 4u);
 }
 
+TEST_F(SlotStateTest, ACountingPassNeverReleasesAMessageDueForItsDeadLetterQueue) {
+  v_.header->config.max_receive_count = 1;
+  v_.header->config.dlq_uid = 77;
+  SendOutput o = send("poison");
+  receive(1000);
+  ScanResult r = scan_slots(v_, now() + 2000, nullptr);  // e.g. GetQueueAttributes
+  EXPECT_EQ(r.not_visible, 1u);
+  EXPECT_EQ(r.visible, 0u);
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kLeased);
+  Delivery d;
+  EXPECT_EQ(receive_messages(v_, lane(), 1000, 1, &d), 0u);  // not delivered a second time
+  int moved = 0;
+  scan_slots(v_, now() + 2000, [&](uint32_t) { return ++moved, true; });
+  EXPECT_EQ(moved, 1);
+}
+
 TEST_F(SlotStateTest, PurgeDeletesEverything) {
   send("a");
   send("b", 5000);
