@@ -18,42 +18,24 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/broker_process.h"
+#include "tests/support/queue_helpers.h"
 
 namespace shmq {
 namespace {
 
-SendOptions delay_of(int seconds) {
-  SendOptions o;
-  o.delay_seconds = seconds;
-  return o;
-}
+using testing::attributes_of;
+using testing::batch_entry;
+using testing::counts;
+using testing::Counts;
+using testing::delay_of;
+using testing::receive_now;
+
 
 
 // The three approximate counts, as strings (as SQS returns them).
-struct Counts {
-  std::string visible, not_visible, delayed;
-  bool operator==(const Counts&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Counts& c) {
-  return os << "{visible " << c.visible << ", not_visible " << c.not_visible << ", delayed "
-            << c.delayed << "}";
-}
 
-Counts counts(Queue& q) {
-  auto a = q.get_attributes({"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                             "ApproximateNumberOfMessagesDelayed"});
-  EXPECT_TRUE(a.ok()) << a.status().to_string();
-  if (!a.ok()) return {};
-  return {a.value()["ApproximateNumberOfMessages"], a.value()["ApproximateNumberOfMessagesNotVisible"],
-          a.value()["ApproximateNumberOfMessagesDelayed"]};
-}
 
 // Receives with wait 0 and the given visibility timeout.
-std::vector<Message> receive_now(Queue& q, int max = 1, int visibility = -1) {
-  auto r = q.receive({.max_messages = max, .wait_time_seconds = 0, .visibility_timeout = visibility});
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? r.value() : std::vector<Message>{};
-}
 
 // ---------------------------------------------------------------------------
 // Lease exclusivity with 4 producer and 4 consumer processes.

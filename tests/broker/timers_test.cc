@@ -10,53 +10,23 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/broker_process.h"
+#include "tests/support/queue_helpers.h"
 
 namespace shmq {
 namespace {
 
-SendOptions delay_of(int seconds) {
-  SendOptions o;
-  o.delay_seconds = seconds;
-  return o;
-}
-SendOptions attributes_of(const MessageAttributes* attributes) {
-  SendOptions o;
-  o.attributes = attributes;
-  return o;
-}
-SendBatchEntry batch_entry(std::string id, std::string body, int delay_seconds = -1) {
-  SendBatchEntry e;
-  e.id = std::move(id);
-  e.body = std::move(body);
-  e.delay_seconds = delay_seconds;
-  return e;
-}
+using testing::attributes_of;
+using testing::batch_entry;
+using testing::counts;
+using testing::Counts;
+using testing::delay_of;
+using testing::receive_now;
+
 
 using Clock = std::chrono::steady_clock;
 
-struct Counts {
-  std::string visible, not_visible, delayed;
-  bool operator==(const Counts&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Counts& c) {
-  return os << "{visible " << c.visible << ", not_visible " << c.not_visible << ", delayed "
-            << c.delayed << "}";
-}
 
-Counts counts(Queue& q) {
-  auto a = q.get_attributes({"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                             "ApproximateNumberOfMessagesDelayed"});
-  EXPECT_TRUE(a.ok()) << a.status().to_string();
-  if (!a.ok()) return {};
-  return {a.value()["ApproximateNumberOfMessages"], a.value()["ApproximateNumberOfMessagesNotVisible"],
-          a.value()["ApproximateNumberOfMessagesDelayed"]};
-}
 
-std::vector<Message> receive_now(Queue& q, int max = 1, int visibility = -1) {
-  auto r = q.receive({.max_messages = max, .wait_time_seconds = 0, .visibility_timeout = visibility});
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? r.value() : std::vector<Message>{};
-}
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
