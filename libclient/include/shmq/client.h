@@ -75,8 +75,8 @@ struct ReceiptHandle {
 struct SendOptions {
   int delay_seconds = -1;  // -1: the queue's DelaySeconds
   const MessageAttributes* attributes = nullptr;
-  std::string_view message_group_id;         // FIFO (later)
-  std::string_view message_deduplication_id;  // FIFO (later)
+  std::string_view message_group_id;          // FIFO: required (1..128 chars)
+  std::string_view message_deduplication_id;  // FIFO: required unless ContentBasedDeduplication
 };
 
 struct SendResult {
@@ -104,6 +104,7 @@ struct SendBatchResult {
     MessageId message_id;
     std::string md5_of_body;
     std::string md5_of_message_attributes;  // empty when the entry had none
+    uint64_t sequence_number = 0;           // FIFO queues
   };
   std::vector<Entry> successful;
   std::vector<BatchResultError> failed;
@@ -113,6 +114,9 @@ struct ReceiveOptions {
   int max_messages = 1;        // 1..10
   int wait_time_seconds = -1;  // 0..20; -1: the queue's ReceiveMessageWaitTimeSeconds
   int visibility_timeout = -1;  // 0..43200; -1: the queue's VisibilityTimeout
+  // FIFO: a receive retried with the same id within 5 minutes returns the same
+  // messages (while their leases hold). Ignored on standard queues.
+  std::string_view receive_request_attempt_id;
 };
 
 // A received message. The body view points into the shared segment and stays
@@ -127,6 +131,10 @@ struct Message {
   uint64_t sent_timestamp_ms = 0;   // SentTimestamp (epoch ms)
   uint64_t first_receive_timestamp_ms = 0;  // ApproximateFirstReceiveTimestamp
   uint32_t sender_uid = 0;                  // SenderId
+  // FIFO queues only (empty / 0 otherwise); views into the segment like body.
+  std::string_view message_group_id;          // MessageGroupId
+  std::string_view message_deduplication_id;  // MessageDeduplicationId
+  uint64_t sequence_number = 0;               // SequenceNumber
 
   std::string body_copy() const { return std::string(body); }
   MessageAttributes attributes() const;  // decodes raw_attributes (allocates)
