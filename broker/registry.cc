@@ -65,7 +65,7 @@ std::string Registry::segment_name(uint32_t uid) const {
 
 Status Registry::map_segment(QueueRecord* q, bool create) {
   const std::string name = segment_name(q->uid);
-  const size_t size = shm::segment_size(geometry_);
+  const size_t size = shm::segment_size(geometry_, q->fifo);
   try {
     if (create) {
       bip::shared_memory_object::remove(name.c_str());
@@ -131,6 +131,8 @@ Status Registry::apply_config(QueueRecord* q, const QueueAttributes& a) {
   c.receive_wait_s.store(attr_u32(a, "ReceiveMessageWaitTimeSeconds", 0));
   c.max_receive_count.store(max_rc);
   c.dlq_uid.store(dlq_uid);
+  c.content_based_dedup.store(a.count("ContentBasedDeduplication") && a.at("ContentBasedDeduplication") == "true");
+  c.dedup_per_group.store(a.count("DeduplicationScope") && a.at("DeduplicationScope") == "messageGroup");
   q->view.header->modified_epoch_s.store(q->modified_s);
   return Status::OK();
 }

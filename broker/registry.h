@@ -55,6 +55,7 @@ struct QueueRecord {
   // The broker's idle check: what the last scan saw.
   uint64_t scanned_fingerprint = 0;
   uint64_t next_deadline_ms = 0;  // 0: scan at the next tick
+  uint32_t ticks_since_maintain = 0;  // FIFO: ticks since fifo_maintain
 
   int fd() const { return int(object->get_mapping_handle().handle); }
   std::string url() const;

@@ -23,6 +23,7 @@
 
 #include "libclient/src/client_impl.h"
 #include "libclient/src/control_channel.h"
+#include "shm/fifo.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/validation.h"
@@ -400,6 +401,11 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
           {"ReceiveMessageWaitTimeSeconds", std::to_string(cfg.receive_wait_s.load())},
           {"SqsManagedSseEnabled", "false"},
       };
+      if (q->fifo) {  // a FIFO queue always shows its FIFO settings (SQS.md: defaults)
+        all["ContentBasedDeduplication"] = "false";
+        all["DeduplicationScope"] = "queue";
+        all["FifoThroughputLimit"] = "perQueue";
+      }
       for (const char* extra : {"RedrivePolicy", "RedriveAllowPolicy", "Policy", "ContentBasedDeduplication",
                                 "DeduplicationScope", "FifoThroughputLimit", "Durability"})
         if (auto it = q->attributes.find(extra); it != q->attributes.end()) all[extra] = it->second;
@@ -488,10 +494,13 @@ void Server::tick() {
     auto mover = [&](uint32_t slot) -> bool {
       QueueRecord* dlq = registry_.find_uid(v.header->config.dlq_uid.load());
       if (!dlq) return false;
+      if (dlq->uid == q->uid || bool(dlq->view.header->fifo) != bool(v.header->fifo)) return false;
       shm::Slot& s = v.slot(slot);
       const uint32_t attrs = s.attrs_len.load(), body = s.body_len.load();
-      if (uint64_t(attrs) + body > v.payload_capacity(slot)) return false;
-      const char* p = v.payload(slot);
+      shm::FifoIds ids;
+      if (v.header->fifo) ids = shm::fifo_ids(v, slot);
+      if (uint64_t(ids.prefix) + attrs + body > v.payload_capacity(slot)) return false;
+      const char* p = v.payload(slot) + ids.prefix;
       shm::SendInput in;
       in.body = std::string_view(p + attrs, body);
       in.raw_attributes = p;
@@ -499,8 +508,15 @@ void Server::tick() {
       in.sender_uid = s.sender_uid.load();
       in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time,
       in.sent_clock_ms = s.sent_clock_ms.load();  // and retention counts from it
-      return shm::send_message(dlq->view, dlq->view.lanes[shm::kBrokerLane], in, nullptr).ok();
+      shm::Lane& lane = dlq->view.lanes[shm::kBrokerLane];
+      if (v.header->fifo)  // same group; a move is not deduplicated again
+        return shm::fifo_send(dlq->view, lane, in, ids.group_id, {}, nullptr).ok();
+      return shm::send_message(dlq->view, lane, in, nullptr).ok();
     };
+    if (v.header->fifo && ++q->ticks_since_maintain * options_.tick_ms >= 1000) {
+      q->ticks_since_maintain = 0;
+      shm::fifo_maintain(v);  // retire empty groups, restore lost tokens
+    }
     // A scan costs a pass over every slot; skip it when nothing a client
     // could have done since the last one shows and no deadline is due.
     const uint64_t fingerprint = shm::activity_fingerprint(v);

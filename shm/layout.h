@@ -35,7 +35,7 @@
 namespace shmq::shm {
 
 inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kMaxLanes = 256;
 inline constexpr uint32_t kNumClasses = 4;
 inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker
@@ -115,6 +115,7 @@ enum class LaneOp : uint32_t {
   kDeleting = 3,    // delete CAS on (slot, gen) pending or done (DELETED, lane)
   kFreeing = 4,     // slot being returned to its free ring, gen = its FREE gen
   kPublishing = 5,  // slot made VISIBLE(gen), ready-ring push pending
+  kUnlinking = 6,   // FIFO: slot (DELETED by a group) taken off its group's list, free pending
 };
 
 constexpr uint64_t make_intent(uint32_t ring, bool pop, uint64_t pos) {
@@ -131,12 +132,27 @@ constexpr LaneOp op_kind(uint64_t o) { return LaneOp(o >> 60); }
 constexpr uint32_t op_slot(uint64_t o) { return uint32_t(o); }
 constexpr uint32_t op_gen(uint64_t o) { return uint32_t(o >> 32) & 0xffffff; }
 
+// FIFO locks a lane may hold (fifo.h), each named in the lane before the CAS
+// that takes it, so the broker can finish the critical section of a dead one:
+//   group_lock: group index + 1;
+//   aux_lock:   kind:8 | index:56 (the group-insert lock or a dedup bucket);
+//   dedup_pending: bucket:40 | entry:8, + 1: an entry this lane added and has
+//               not completed (a duplicate sender waits on it).
+enum class AuxLock : uint32_t { kNone = 0, kGroupInsert = 1, kDedupBucket = 2 };
+constexpr uint64_t make_aux_lock(AuxLock k, uint64_t index) { return (uint64_t(k) << 56) | index; }
+constexpr AuxLock aux_kind(uint64_t a) { return AuxLock(a >> 56); }
+constexpr uint64_t aux_index(uint64_t a) { return a & ((uint64_t{1} << 56) - 1); }
+
 struct alignas(kCacheLine) Lane {
   std::atomic<uint32_t> owner;        // client id, 0 = unused. Client CAS 0->id; broker frees
   std::atomic<uint32_t> owner_pid;    // owning client, after claiming
   std::atomic<uint64_t> owner_start;  // owning client: its start time (clock ticks since boot)
   std::atomic<uint64_t> intent;       // owning client (broker when repairing a dead one)
   std::atomic<uint64_t> op;           // owning client (broker when repairing a dead one)
+  std::atomic<uint64_t> group_lock;     // owning client: FIFO group lock taken / being taken
+  std::atomic<uint64_t> aux_lock;       // owning client: FIFO insert or dedup-bucket lock
+  std::atomic<uint64_t> dedup_pending;  // owning client: FIFO dedup entry not yet complete
+  uint64_t reserved;
 };
 static_assert(sizeof(Lane) == kCacheLine);
 
@@ -173,6 +189,65 @@ struct SizeClass {            // broker, at format time only
   uint64_t payload_offset;    // count * payload_capacity
 };
 
+// ---------------------------------------------------------------------------
+// FIFO queues (fifo.h). A message group is an entry of an open-addressed
+// table keyed by a hash of the group id; it keeps its messages in send order
+// in a singly linked list of slots (FifoMeta::next) and is changed only under
+// its lock. The ready ring carries group indices instead of slot entries.
+// ---------------------------------------------------------------------------
+inline constexpr uint32_t kNil = ~uint32_t{0};
+inline constexpr uint64_t kGroupRetired = ~uint64_t{0};  // key of a group freed for reuse
+inline constexpr uint32_t kMaxGroupIdLength = 128;
+// value of a DELETED state word: deleted through its group, still on the
+// group's list until the head passes it (never a lane index).
+inline constexpr uint64_t kDeletedInGroup = kMaxLanes;
+
+struct alignas(kCacheLine) Group {
+  std::atomic<uint64_t> lock;      // 0 free, else holder lane + 1 (CAS)
+  std::atomic<uint64_t> key;       // 0 never used, kGroupRetired, else id hash: under lock
+  std::atomic<uint32_t> head;      // oldest slot on the list or kNil: under lock
+  std::atomic<uint32_t> tail;      // newest slot or kNil: under lock
+  std::atomic<uint32_t> leased;    // messages of the group leased now: under lock
+  std::atomic<uint32_t> in_ready;  // 1 while a token for the group is in the ready ring
+  std::atomic<uint32_t> reserved;
+  std::atomic<uint32_t> id_len;    // under lock, before key is stored
+  char id[kMaxGroupIdLength];      // under lock, before key is stored
+};
+static_assert(sizeof(Group) == 3 * kCacheLine);
+
+// At the start of a FIFO message's payload, then group id, dedup id, padding
+// to 8, then the encoded attributes and the body.
+struct FifoMeta {
+  std::atomic<uint64_t> seq;     // SequenceNumber, assigned at the append
+  std::atomic<uint32_t> group;   // group index
+  std::atomic<uint32_t> next;    // next slot of the group's list or kNil: under group lock
+  std::atomic<uint32_t> group_len;
+  std::atomic<uint32_t> dedup_len;
+};
+static_assert(sizeof(FifoMeta) == 24);
+// Bytes each payload of a FIFO queue has beyond its class's size, for the metadata.
+inline constexpr uint32_t kFifoMetaReserve = 512;
+constexpr uint32_t fifo_meta_size(uint32_t group_len, uint32_t dedup_len) {
+  return (uint32_t(sizeof(FifoMeta)) + group_len + dedup_len + 7) & ~7u;
+}
+
+inline constexpr uint32_t kDedupWays = 10;
+struct DedupEntry {                     // all under the bucket's lock
+  std::atomic<uint64_t> key_hi;        // 128-bit hash of (scope, dedup id)
+  std::atomic<uint64_t> key_lo;
+  std::atomic<uint64_t> seen_ms;       // queue clock at the first send; 0 = empty
+  std::atomic<uint64_t> incarnation;   // the original message
+  std::atomic<uint64_t> seq;
+  std::atomic<uint32_t> slot;
+  std::atomic<uint32_t> pending;       // lane + 1 while its sender has not finished
+};
+struct alignas(kCacheLine) DedupBucket {
+  std::atomic<uint64_t> lock;  // 0 free, else holder lane + 1
+  uint64_t reserved;
+  DedupEntry entries[kDedupWays];
+};
+static_assert(sizeof(DedupBucket) == 8 * kCacheLine);
+
 struct QueueConfig {  // broker writes (create / set attributes); clients read
   std::atomic<uint32_t> visibility_timeout_s;
   std::atomic<uint32_t> delay_s;
@@ -182,6 +257,8 @@ struct QueueConfig {  // broker writes (create / set attributes); clients read
   std::atomic<uint32_t> max_receive_count;  // 0: no redrive policy
   std::atomic<uint32_t> dlq_uid;            // the dead-letter queue's uid, 0 none
   std::atomic<uint32_t> deleted;            // 1 once the queue is deleted
+  std::atomic<uint32_t> content_based_dedup;  // FIFO: ContentBasedDeduplication
+  std::atomic<uint32_t> dedup_per_group;      // FIFO: DeduplicationScope=messageGroup
 };
 
 struct Counters {  // broker writes; `shmq stats` prints them
@@ -214,6 +291,10 @@ struct alignas(4096) Header {
   uint64_t lanes_offset;
   uint64_t ready_ring_offset;  // Cell[ready_capacity]
   SizeClass classes[kNumClasses];
+  uint64_t groups_offset;      // FIFO: Group[group_capacity]; 0 on standard queues
+  uint64_t dedup_offset;       // FIFO: DedupBucket[dedup_buckets]
+  uint32_t group_capacity;     // power of two >= total_slots
+  uint32_t dedup_buckets;      // power of two
 
   alignas(kCacheLine) QueueConfig config;
   alignas(kCacheLine) std::atomic<int64_t> clock_skew_ms;  // broker (test clock)
@@ -235,6 +316,10 @@ struct alignas(4096) Header {
   //     waiters says someone waits ---
   alignas(kCacheLine) std::atomic<uint32_t> ready_futex;  // any: bumped on publish when waited on
   std::atomic<uint32_t> waiters;                          // receivers, around their sleep
+
+  // --- FIFO ---
+  alignas(kCacheLine) std::atomic<uint64_t> fifo_seq;     // appenders: last SequenceNumber
+  alignas(kCacheLine) std::atomic<uint64_t> group_insert_lock;  // 0 or holder lane + 1
 };
 static_assert(sizeof(Header) == 4096 || sizeof(Header) % 4096 == 0);
 

@@ -69,9 +69,8 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
             [&] { lane.op.store(0, std::memory_order_relaxed); });
 }
 
-Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out) {
+Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_out) {
   Header* h = v.header;
-  const size_t need = in.attributes_size + in.body.size();
   uint64_t value = 0;
   bool got = false;
   auto record = [&](uint64_t s) {
@@ -93,14 +92,18 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   }
   Slot& slot = v.slot(s);
   const uint32_t g = gen_of(slot.state.load(std::memory_order_acquire));
-  const uint32_t li = lane_index(v, lane);
   SHMQ_CRASH_POINT();
-  slot.state.store(make_state(SlotState::kReserved, g, li), std::memory_order_relaxed);
+  slot.state.store(make_state(SlotState::kReserved, g, lane_index(v, lane)), std::memory_order_relaxed);
   SHMQ_CRASH_POINT();
-  const uint64_t inc = slot.incarnation.load(std::memory_order_relaxed) + 1;
-  slot.incarnation.store(inc, std::memory_order_relaxed);
+  slot.incarnation.store(slot.incarnation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  *slot_out = s;
+  return Status::OK();
+}
 
-  char* p = v.payload(s);
+uint64_t write_message(const SegmentView& v, uint32_t s, uint32_t prefix, const SendInput& in) {
+  Header* h = v.header;
+  Slot& slot = v.slot(s);
+  char* p = v.payload(s) + prefix;
   if (in.attributes_size) {
     if (in.raw_attributes)
       std::memcpy(p, in.raw_attributes, in.attributes_size);
@@ -125,8 +128,25 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
   slot.sender_uid.store(in.sender_uid, std::memory_order_relaxed);
   slot.first_receive_epoch_ms.store(0, std::memory_order_relaxed);
   slot.lease_start_ms.store(0, std::memory_order_relaxed);
-  if (out) *out = SendOutput{s, inc};
   SHMQ_CRASH_POINT();
+  return now;
+}
+
+void release_reserved_slot(const SegmentView& v, Lane& lane, uint32_t s) {
+  Slot& slot = v.slot(s);
+  const uint32_t g = next_gen(gen_of(slot.state.load(std::memory_order_acquire)));
+  lane.op.store(make_op(LaneOp::kFreeing, s, g), std::memory_order_relaxed);
+  slot.state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
+  ring_push(v.free[v.class_of(s)], lane, s, [&] { lane.op.store(0, std::memory_order_relaxed); });
+}
+
+Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out) {
+  uint32_t s = 0;
+  if (Status st = claim_slot(v, lane, in.attributes_size + in.body.size(), &s); !st.ok()) return st;
+  Slot& slot = v.slot(s);
+  const uint32_t g = gen_of(slot.state.load(std::memory_order_relaxed));
+  const uint64_t now = write_message(v, s, 0, in);
+  if (out) *out = SendOutput{s, slot.incarnation.load(std::memory_order_relaxed)};
 
   if (in.delay_ms > 0) {
     slot.state.store(make_state(SlotState::kDelayed, g, now + in.delay_ms), std::memory_order_release);

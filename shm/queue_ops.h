@@ -41,6 +41,17 @@ struct SendOutput {
   uint64_t incarnation = 0;
 };
 
+// The steps of a send, shared with FIFO (fifo.h):
+// claim_slot pops a free slot that can hold `need` bytes, records it in
+// lane.op (kSending) and leaves it RESERVED(gen, lane) with its incarnation
+// bumped. OverLimit when none is free.
+Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot);
+// Writes attributes and body at payload offset `prefix` and the slot's
+// fields; returns the queue-clock time it stamped.
+uint64_t write_message(const SegmentView& v, uint32_t slot, uint32_t prefix, const SendInput& in);
+// Returns a RESERVED slot this lane claimed, unpublished, to its free ring.
+void release_reserved_slot(const SegmentView& v, Lane& lane, uint32_t slot);
+
 // Writes a message into a free slot and publishes it (or leaves it DELAYED
 // for the broker). OverLimit when every slot that could hold it is taken.
 // REQUIRES: the input was validated (validation.h) and fits the largest class.
@@ -58,6 +69,12 @@ struct Delivery {
   uint64_t sent_epoch_ms;
   uint64_t first_receive_epoch_ms;
   uint32_t sender_uid;
+  // FIFO queues (fifo.h); empty / 0 on standard queues.
+  const char* group_id = nullptr;
+  uint32_t group_len = 0;
+  const char* dedup_id = nullptr;
+  uint32_t dedup_len = 0;
+  uint64_t sequence_number = 0;
 };
 
 // Leases up to max visible messages for visibility_ms each; returns how many.

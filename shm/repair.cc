@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "shm/fifo.h"
 #include "shm/queue_ops.h"
 #include "shm/ring.h"
 
@@ -36,12 +37,7 @@ bool other_lane_sending(const SegmentView& v, uint32_t slot, uint32_t self) {
 // Lists a FREE slot in its free ring again (the broker's lane does the push,
 // recording it the same way a client would).
 void relist_free_slot(const SegmentView& v, uint32_t slot) {
-  Lane& b = broker_lane(v);
-  Slot& s = v.slot(slot);
-  uint32_t g = next_gen(gen_of(s.state.load(std::memory_order_acquire)));
-  b.op.store(make_op(LaneOp::kFreeing, slot, g), std::memory_order_relaxed);
-  s.state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
-  ring_push(v.free[v.class_of(slot)], b, slot, [&] { b.op.store(0, std::memory_order_relaxed); });
+  release_reserved_slot(v, broker_lane(v), slot);
   v.header->counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -66,6 +62,7 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   const uint32_t op_g = op_gen(op);
   const bool op_valid = op_s < v.total_slots();
   bool freed_by_intent = false;  // the kFreeing slot is already in its ring
+  uint64_t popped_token = kTombstone;  // FIFO: a group token the lane popped
 
   const uint32_t ring_id = intent ? intent_ring(intent) : 0;
   if (intent != 0 && ring_id <= kNumClasses) {
@@ -80,7 +77,9 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
         const uint64_t value = c.data.load(std::memory_order_relaxed);
         c.seq.store(p + r.mask + 1, std::memory_order_release);
         counters.cells_released.fetch_add(1, std::memory_order_relaxed);
-        if (ring_id == kReadyRing) {
+        if (ring_id == kReadyRing && v.header->fifo) {
+          popped_token = value;  // a group's token: fifo_repair_lane gives the group a new one
+        } else if (ring_id == kReadyRing) {
           // Unless op already names it (it is handled below), put it back.
           if (value != kTombstone && entry_slot(value) < v.total_slots() &&
               !(kind == LaneOp::kLeasing && op_s == entry_slot(value)))
@@ -121,11 +120,18 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   }
   d.intent.store(0, std::memory_order_release);
 
-  if (op_valid && kind != LaneOp::kNone) {
+  const bool fifo = v.header->fifo != 0;
+  if (fifo) fifo_repair_lane(v, dead, popped_token);  // locks, appends, unlinks, tokens
+  if (op_valid && kind != LaneOp::kNone && (!fifo || kind == LaneOp::kFreeing)) {
     Slot& s = v.slot(op_s);
     const uint64_t st = s.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
-    const bool deleted_by_dead = k == SlotState::kDeleted && value_of(st) == dead;
+    // FIFO: a slot unlinked from its group (kUnlinking, then kFreeing) is
+    // DELETED by the group, not by the lane, until it is FREE.
+    const bool deleted_by_dead =
+        k == SlotState::kDeleted &&
+        (value_of(st) == dead || (value_of(st) == kDeletedInGroup && kind == LaneOp::kFreeing &&
+                                  next_gen(gen_of(st)) == op_g));
     switch (kind) {
       case LaneOp::kSending:
         if (k == SlotState::kFree || (k == SlotState::kReserved && value_of(st) == dead))
@@ -150,6 +156,7 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
           counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
         }
         break;
+      case LaneOp::kUnlinking:  // FIFO only, handled above
       case LaneOp::kNone:
         break;
     }
@@ -173,6 +180,7 @@ bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state)
 }
 
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover) {
+  if (v.header->fifo) return fifo_scan(v, now, mover);
   Header* h = v.header;
   Counters& counters = h->counters;
   ScanResult r;
@@ -257,6 +265,7 @@ uint64_t activity_fingerprint(const SegmentView& v) {
 }
 
 uint64_t purge_slots(const SegmentView& v) {
+  if (v.header->fifo) return fifo_purge(v);
   uint64_t n = 0;
   for (uint32_t i = 0; i < v.total_slots(); ++i) {
     Slot& s = v.slot(i);

@@ -42,6 +42,7 @@ struct ScanResult {
 // due delays are published, messages past retention are deleted. Refreshes
 // the approximate counts in the header. With no mover, a message due for
 // its dead-letter queue is left leased (and counted) for a pass that has one.
+// FIFO segments are handed to fifo_scan (fifo.h).
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover);
 
 // A fingerprint of everything clients change without the broker: ring
@@ -49,7 +50,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
 // the last scan and no deadline is due, a scan would find nothing to do.
 uint64_t activity_fingerprint(const SegmentView& v);
 
-// Deletes every stored message (PurgeQueue). Returns how many.
+// Deletes every stored message (PurgeQueue; FIFO: fifo_purge). Returns how many.
 uint64_t purge_slots(const SegmentView& v);
 
 // Deletes one message through the broker's lane if its state word still is

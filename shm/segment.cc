@@ -15,7 +15,7 @@ uint32_t pow2_at_least(uint64_t n) {
 }
 
 // Lays out every region; fills h's geometry fields. Returns the total size.
-uint64_t plan(const Geometry& g, Header* h) {
+uint64_t plan(const Geometry& g, bool fifo, Header* h) {
   uint64_t off = sizeof(Header);
   h->lanes_offset = off;
   off = align_up(off + sizeof(Lane) * kMaxLanes, 4096);
@@ -30,7 +30,8 @@ uint64_t plan(const Geometry& g, Header* h) {
     SizeClass& k = h->classes[c];
     k.first_slot = first;
     k.count = g.counts[c];
-    k.payload_capacity = g.payload[c];
+    // A FIFO message's metadata does not count against its size limit.
+    k.payload_capacity = g.payload[c] + (fifo ? kFifoMetaReserve : 0);
     k.free_capacity = pow2_at_least(k.count ? k.count : 1);
     k.free_ring_offset = off;
     off = align_up(off + sizeof(RingPositions) + sizeof(Cell) * k.free_capacity, 4096);
@@ -39,6 +40,18 @@ uint64_t plan(const Geometry& g, Header* h) {
     k.payload_offset = off;
     off = align_up(off + uint64_t(k.payload_capacity) * k.count, 4096);
     first += k.count;
+  }
+  h->groups_offset = h->dedup_offset = 0;
+  h->group_capacity = h->dedup_buckets = 0;
+  if (fifo) {
+    // Every stored message may be in a group of its own; deduplication ids
+    // are remembered for 5 minutes or the last ~8 per slot, whichever ends first.
+    h->group_capacity = pow2_at_least(total);
+    h->groups_offset = off;
+    off = align_up(off + sizeof(Group) * uint64_t(h->group_capacity), 4096);
+    h->dedup_buckets = pow2_at_least(uint64_t(total) * 8 / kDedupWays);
+    h->dedup_offset = off;
+    off = align_up(off + sizeof(DedupBucket) * uint64_t(h->dedup_buckets), 4096);
   }
   return off;
 }
@@ -63,6 +76,10 @@ SegmentView make_view(char* base, size_t size) {
     r.id = free_ring_id(c);
     v.slots[c] = reinterpret_cast<Slot*>(base + k.slots_offset);
   }
+  if (h->fifo) {
+    v.groups = reinterpret_cast<Group*>(base + h->groups_offset);
+    v.dedup = reinterpret_cast<DedupBucket*>(base + h->dedup_offset);
+  }
   return v;
 }
 
@@ -72,9 +89,9 @@ bool inside(uint64_t off, uint64_t len, uint64_t size) { return off <= size && l
 
 }  // namespace
 
-size_t segment_size(const Geometry& g) {
+size_t segment_size(const Geometry& g, bool fifo) {
   Header scratch{};
-  return plan(g, &scratch);
+  return plan(g, fifo, &scratch);
 }
 
 SegmentView format_segment(void* base, size_t size, const Geometry& g, uint32_t queue_uid,
@@ -86,8 +103,12 @@ SegmentView format_segment(void* base, size_t size, const Geometry& g, uint32_t 
   h->total_size = size;
   h->secret = secret;
   h->fifo = fifo ? 1 : 0;
-  plan(g, h);
+  plan(g, fifo, h);
   SegmentView v = make_view(b, size);
+  for (uint32_t i = 0; i < h->group_capacity; ++i) {
+    v.groups[i].head.store(kNil, std::memory_order_relaxed);
+    v.groups[i].tail.store(kNil, std::memory_order_relaxed);
+  }
   // A zero-filled mapping already holds every atomic at 0; the rings need
   // their sequence numbers: the ready ring empty, each free ring full.
   for (uint64_t i = 0; i <= v.ready.mask; ++i) v.ready.cells[i].seq.store(i, std::memory_order_relaxed);
@@ -137,6 +158,15 @@ Result<SegmentView> attach_segment(void* base, size_t size) {
   }
   if (expect_first != h->total_slots || uint64_t(h->ready_capacity) < 2 * expect_first)
     return Status("InternalError", "segment slot count is corrupt");
+  if (h->fifo > 1 ||
+      (h->fifo && (!is_pow2(h->group_capacity) || h->group_capacity < h->total_slots ||
+                   !is_pow2(h->dedup_buckets) ||
+                   !inside(h->groups_offset, sizeof(Group) * uint64_t(h->group_capacity), size) ||
+                   !inside(h->dedup_offset, sizeof(DedupBucket) * uint64_t(h->dedup_buckets), size))))
+    return Status("InternalError", "segment FIFO tables are corrupt");
+  // A FIFO message keeps its metadata at the start of its payload.
+  if (h->fifo && h->classes[0].payload_capacity < sizeof(FifoMeta))
+    return Status("InternalError", "segment size class is corrupt");
   return make_view(b, size);
 }
 

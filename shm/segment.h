@@ -37,6 +37,8 @@ struct SegmentView {
   RingView ready;
   RingView free[kNumClasses];
   Slot* slots[kNumClasses] = {};
+  Group* groups = nullptr;       // FIFO queues only
+  DedupBucket* dedup = nullptr;  // FIFO queues only
 
   uint32_t total_slots() const { return header->total_slots; }
   // REQUIRES: s < total_slots().
@@ -56,10 +58,14 @@ struct SegmentView {
   }
   uint32_t payload_capacity(uint32_t s) const { return header->classes[class_of(s)].payload_capacity; }
   RingView& ring(uint32_t id) { return id == kReadyRing ? ready : free[id - 1]; }
+  uint32_t group_capacity() const { return header->group_capacity; }
+  // FIFO: the metadata at the start of slot s's payload.
+  FifoMeta& meta(uint32_t s) const { return *reinterpret_cast<FifoMeta*>(payload(s)); }
 };
 
-// Bytes a segment with this geometry needs.
-size_t segment_size(const Geometry& g);
+// Bytes a segment with this geometry needs (a FIFO queue's adds its group
+// and deduplication tables).
+size_t segment_size(const Geometry& g, bool fifo = false);
 
 // Formats a zero-filled mapping of segment_size(g) bytes: every slot FREE and
 // listed in its class's free ring. Stores layout_version last.

@@ -84,6 +84,8 @@ Result<RedrivePolicy> parse_redrive_policy(std::string_view json);
 
 // Lower-case hex MD5 of the bytes (MD5OfMessageBody).
 std::string md5_hex(std::string_view bytes);
+// Lower-case hex SHA-256 of the bytes (the content-based deduplication id).
+std::string sha256_hex(std::string_view bytes);
 // MD5OfMessageAttributes, SQS's algorithm (SQS.md 3.4); "" when empty.
 std::string md5_of_message_attributes(const MessageAttributes& attributes);
 

@@ -371,7 +371,7 @@ struct Args {
   int max_number_of_messages = 1;
   int wait_time_seconds = -1;
   int visibility_timeout = -1;
-  std::string receive_request_attempt_id;  // accepted, not used (no FIFO receive attempts yet)
+  std::string receive_request_attempt_id;  // FIFO; remembered per process, so a CLI retry is a new receive
   std::string receipt_handle;
   std::string label, principal;
   std::vector<std::string> actions;
@@ -471,6 +471,12 @@ Json system_attributes_json(const shmq::Message& m, const Args& a) {
   add("ApproximateFirstReceiveTimestamp", m.first_receive_timestamp_ms);
   add("ApproximateReceiveCount", m.receive_count);
   add("SentTimestamp", m.sent_timestamp_ms);
+  if (!m.message_group_id.empty()) {  // FIFO queues
+    if (all || contains(names, "MessageGroupId")) out["MessageGroupId"] = std::string(m.message_group_id);
+    if (all || contains(names, "MessageDeduplicationId"))
+      out["MessageDeduplicationId"] = std::string(m.message_deduplication_id);
+    add("SequenceNumber", m.sequence_number);
+  }
   return out;
 }
 
@@ -606,6 +612,7 @@ Json run_send_message_batch(Session& s, const Args& a) {
     if (!e.md5_of_message_attributes.empty()) {
       j["MD5OfMessageAttributes"] = e.md5_of_message_attributes;
     }
+    if (e.sequence_number) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(std::move(j));
   }
   return batch_json(std::move(ok), result.failed);
@@ -627,13 +634,14 @@ void opt_receive_message(CLI::App& c, Args& a) {
               "Message attributes: All, .*, names or prefix.*")
       ->delimiter(',');
   c.add_option("--receive-request-attempt-id", a.receive_request_attempt_id,
-               "Accepted for compatibility; ignored");
+               "FIFO: a retry with the same id returns the same messages (within one process)");
 }
 Json run_receive_message(Session& s, const Args& a) {
   shmq::ReceiveOptions options;
   options.max_messages = a.max_number_of_messages;
   options.wait_time_seconds = a.wait_time_seconds;
   options.visibility_timeout = a.visibility_timeout;
+  options.receive_request_attempt_id = a.receive_request_attempt_id;
   const auto queue = s.open_queue();  // keeps the bodies' segment mapped
   const auto messages = unwrap(queue->receive(options));
   if (messages.empty()) return Json::object();

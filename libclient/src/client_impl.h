@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,14 @@ struct Queue::Impl : std::enable_shared_from_this<Queue::Impl> {
 
   std::mutex lanes_mu;
   std::vector<uint32_t> lanes;  // claimed by this process's threads
+
+  // FIFO ReceiveRequestAttemptId -> what that receive returned, for 5 minutes.
+  struct Attempt {
+    uint64_t at_ms = 0;
+    std::vector<ReceiptHandle> handles;
+  };
+  std::mutex attempts_mu;
+  std::map<std::string, Attempt, std::less<>> attempts;
 
   ~Impl();
   // This thread's lane, claimed on first use. nullptr when all are taken.

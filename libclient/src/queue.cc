@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "libclient/src/client_impl.h"
+#include "shm/fifo.h"
 #include "shm/futex.h"
 #include "shm/queue_ops.h"
 #include "shm/ring.h"
@@ -134,6 +135,9 @@ shm::Lane* Queue::Impl::lane() {
     lane.owner_pid.store(uint32_t(pid), std::memory_order_relaxed);
     lane.owner_start.store(start_time, std::memory_order_relaxed);
     lane.intent.store(0, std::memory_order_relaxed);
+    lane.group_lock.store(0, std::memory_order_relaxed);
+    lane.aux_lock.store(0, std::memory_order_relaxed);
+    lane.dedup_pending.store(0, std::memory_order_relaxed);
     lane.op.store(0, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(lanes_mu);
@@ -190,7 +194,28 @@ Result<SendResult> Queue::send(std::string_view body, const SendOptions& options
                   "Value " + std::to_string(options.delay_seconds) +
                       " for parameter DelaySeconds is invalid. Reason: The request include "
                       "parameter that is not valid for this queue type.");
-  if (fifo()) return Status("UnsupportedOperation", "FIFO queues are not implemented yet.");
+  std::string content_dedup;
+  std::string_view dedup_id = options.message_deduplication_id;
+  if (!options.message_group_id.empty()) {
+    if (Status s = shm::validate_token(options.message_group_id, "MessageGroupId"); !s.ok()) return s;
+  } else if (fifo()) {
+    return Status("MissingParameter", "The request must contain the parameter MessageGroupId.");
+  }
+  if (!dedup_id.empty()) {
+    if (!fifo())
+      return Status("InvalidParameterValue",
+                    "Value " + std::string(dedup_id) +
+                        " for parameter MessageDeduplicationId is invalid. Reason: The request "
+                        "includes a parameter that is not valid for this queue type.");
+    if (Status s = shm::validate_token(dedup_id, "MessageDeduplicationId"); !s.ok()) return s;
+  } else if (fifo()) {
+    if (!cfg.content_based_dedup.load(std::memory_order_relaxed))
+      return Status("InvalidParameterValue",
+                    "The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly");
+    content_dedup = shm::sha256_hex(body);
+    dedup_id = content_dedup;
+  }
   shm::Lane* lane = impl_->lane();
   if (!lane) return no_lane();
   const uint32_t delay_s = options.delay_seconds >= 0 ? uint32_t(options.delay_seconds)
@@ -201,9 +226,17 @@ Result<SendResult> Queue::send(std::string_view body, const SendOptions& options
   in.attributes_size = attrs_size;
   in.delay_ms = delay_s * 1000;
   in.sender_uid = impl_->sender_uid;
+  SendResult r;
+  if (fifo()) {
+    shm::FifoSendOutput out;
+    if (Status s = shm::fifo_send(v, *lane, in, options.message_group_id, dedup_id, &out); !s.ok())
+      return s;
+    r.message_id = MessageId{(v.header->secret & 0xffffffff00000000ULL) | out.slot, out.incarnation};
+    r.sequence_number = out.sequence_number;
+    return r;
+  }
   shm::SendOutput out;
   if (Status s = shm::send_message(v, *lane, in, &out); !s.ok()) return s;
-  SendResult r;
   r.message_id = MessageId{(v.header->secret & 0xffffffff00000000ULL) | out.slot, out.incarnation};
   return r;
 }
@@ -228,9 +261,11 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     auto r = send(e.body, o);
     if (r.ok()) {
       result.successful.push_back({e.id, r->message_id, shm::md5_hex(e.body),
-                                   shm::md5_of_message_attributes(e.attributes)});
+                                   shm::md5_of_message_attributes(e.attributes), r->sequence_number});
     } else {
       Status s = r.status();
+      if (s.code() == "MissingParameter" && fifo() && e.message_group_id.empty())  // SQS, in a batch
+        s = Status("InvalidParameterValue", s.message());
       result.failed.push_back({e.id, s.code() != "InternalError" && s.code() != "OverLimit",
                                s.code(), s.message()});
     }
@@ -270,13 +305,36 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
                                         : cfg.receive_wait_s.load(std::memory_order_relaxed)) *
                            1000;
   shm::Delivery d[shm::kMaxBatchEntries];
-  size_t n = shm::receive_messages(v, *lane, vt_ms, max, d);
-  if (n == 0 && wait_ms > 0) {
+  const bool is_fifo = fifo();
+  auto take = [&] {
+    return is_fifo ? shm::fifo_receive(v, *lane, vt_ms, max, d)
+                   : shm::receive_messages(v, *lane, vt_ms, max, d);
+  };
+  // A retried FIFO receive (same ReceiveRequestAttemptId within 5 minutes)
+  // returns the messages the first one leased, while their leases hold.
+  const std::string_view attempt = is_fifo ? options.receive_request_attempt_id : std::string_view();
+  if (!attempt.empty()) {
+    if (Status s = shm::validate_token(attempt, "ReceiveRequestAttemptId"); !s.ok()) return s;
+  }
+  size_t n = 0;
+  bool replayed = false;
+  if (!attempt.empty()) {
+    std::lock_guard<std::mutex> lock(impl_->attempts_mu);
+    const uint64_t now = shm::queue_clock_ms(h);
+    std::erase_if(impl_->attempts, [&](const auto& a) { return a.second.at_ms + shm::kDedupWindowMs <= now; });
+    if (auto it = impl_->attempts.find(attempt); it != impl_->attempts.end()) {
+      for (const ReceiptHandle& rh : it->second.handles)
+        if (n < max && shm::fifo_peek(v, {rh.slot, rh.gen, rh.seq}, &d[n])) ++n;
+      replayed = n > 0;
+    }
+  }
+  if (!replayed) n = take();
+  if (n == 0 && wait_ms > 0 && !replayed) {
     // Spin briefly (a message may be microseconds away), then sleep on the
     // futex; a sender wakes us only when `waiters` says someone sleeps.
     for (int i = 0; i < 2000 && n == 0; ++i) {
       _mm_pause();
-      if (shm::ring_size(v.ready) > 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
+      if (shm::ring_size(v.ready) > 0) n = take();
     }
     // The wait is real time (a precise clock: the coarse queue clock could
     // end it a tick early).
@@ -285,14 +343,14 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
     while (n == 0) {
       const uint32_t seen = h->ready_futex.load(std::memory_order_acquire);
       h->waiters.fetch_add(1, std::memory_order_seq_cst);
-      n = shm::receive_messages(v, *lane, vt_ms, max, d);
+      n = take();
       const Clock::time_point now = Clock::now();
       if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed)) {
         uint64_t left_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count());
         shm::futex_wait_us(&h->ready_futex, seen, std::min<uint64_t>(left_us, 100000));
       }
       h->waiters.fetch_sub(1, std::memory_order_seq_cst);
-      if (n == 0) n = shm::receive_messages(v, *lane, vt_ms, max, d);
+      if (n == 0) n = take();
       if (n == 0 && (Clock::now() >= deadline || cfg.deleted.load(std::memory_order_relaxed))) break;
     }
   }
@@ -310,6 +368,16 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
     m.sent_timestamp_ms = d[i].sent_epoch_ms;
     m.first_receive_timestamp_ms = d[i].first_receive_epoch_ms;
     m.sender_uid = d[i].sender_uid;
+    m.message_group_id = std::string_view(d[i].group_id ? d[i].group_id : "", d[i].group_len);
+    m.message_deduplication_id = std::string_view(d[i].dedup_id ? d[i].dedup_id : "", d[i].dedup_len);
+    m.sequence_number = d[i].sequence_number;
+  }
+  if (!attempt.empty() && !replayed && n > 0) {
+    std::lock_guard<std::mutex> lock(impl_->attempts_mu);
+    auto& a = impl_->attempts[std::string(attempt)];
+    a.at_ms = shm::queue_clock_ms(h);
+    a.handles.clear();
+    for (size_t i = 0; i < n; ++i) a.handles.push_back(out[i].receipt_handle);
   }
   return n;
 }
@@ -347,6 +415,7 @@ Status Queue::remove(const ReceiptHandle& handle) {
   if (Status s = check_handle(v.header, handle); !s.ok()) return s;
   shm::Lane* lane = impl_->lane();
   if (!lane) return no_lane();
+  if (fifo()) return shm::fifo_delete(v, *lane, {handle.slot, handle.gen, handle.seq});
   return shm::delete_message(v, *lane, {handle.slot, handle.gen, handle.seq});
 }
 
@@ -367,6 +436,9 @@ Status Queue::change_visibility(const ReceiptHandle& handle, int visibility_time
   if (Status s = check_handle(v.header, handle); !s.ok()) return s;
   shm::Lane* lane = impl_->lane();
   if (!lane) return no_lane();
+  if (fifo())
+    return shm::fifo_change_visibility(v, *lane, {handle.slot, handle.gen, handle.seq},
+                                       uint64_t(visibility_timeout) * 1000);
   return shm::change_visibility(v, *lane, {handle.slot, handle.gen, handle.seq},
                                 uint64_t(visibility_timeout) * 1000);
 }

@@ -116,7 +116,7 @@ struct ReceiveOptions {
   int visibility_timeout = -1;  // 0..43200; -1: the queue's VisibilityTimeout
   // FIFO: a receive retried with the same id within 5 minutes returns the same
   // messages (while their leases hold). Ignored on standard queues.
-  std::string_view receive_request_attempt_id;
+  std::string_view receive_request_attempt_id{};
 };
 
 // A received message. The body view points into the shared segment and stays
@@ -132,8 +132,8 @@ struct Message {
   uint64_t first_receive_timestamp_ms = 0;  // ApproximateFirstReceiveTimestamp
   uint32_t sender_uid = 0;                  // SenderId
   // FIFO queues only (empty / 0 otherwise); views into the segment like body.
-  std::string_view message_group_id;          // MessageGroupId
-  std::string_view message_deduplication_id;  // MessageDeduplicationId
+  std::string_view message_group_id{};          // MessageGroupId
+  std::string_view message_deduplication_id{};  // MessageDeduplicationId
   uint64_t sequence_number = 0;               // SequenceNumber
 
   std::string body_copy() const { return std::string(body); }

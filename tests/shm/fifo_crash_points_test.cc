@@ -1,0 +1,266 @@
+// The FIFO steps (fifo.h) killed at every crash point, one trial per point,
+// as crash_points_test does for standard queues: after the broker's repair
+// nothing acknowledged is lost, nothing deleted comes back, every group still
+// delivers in send order, no lock is left held, no dedup entry left pending,
+// no slot leaked and no ring wedged.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "shm/crash_point.h"
+#include "shm/fifo.h"
+#include "shm/queue_ops.h"
+#include "shm/repair.h"
+#include "shm/ring.h"
+#include "shm/segment.h"
+
+namespace shmq::shm {
+
+namespace {
+int64_t g_countdown = -1;  // per process: the child sets it after fork
+}  // namespace
+
+void crash_point() {
+  if (g_countdown > 0 && --g_countdown == 0) raise(SIGKILL);
+}
+
+namespace {
+
+constexpr uint32_t kParentLane = 1;
+constexpr uint32_t kChildLane = 2;
+constexpr uint64_t kFarFuture = 100'000'000;  // ms: past every lease, not retention
+constexpr int kMessages = 6;
+
+// Message i: its group and dedup id. 0, 1, 2 are sent by the parent before
+// the trial; 3, 4 by the child; 5 is the child's duplicate of 3.
+const char* group_of(int i) {
+  static const char* g[] = {"A", "A", "B", "A", "C", "A"};
+  return g[i];
+}
+std::string body_of(int i) {
+  std::string b = "fifo-" + std::to_string(i) + ":";
+  while (b.size() < size_t(30 + 200 * (i % 3))) b.push_back(char('a' + (b.size() * 5 + size_t(i)) % 26));
+  return b;
+}
+int index_of(std::string_view body) {
+  for (int i = 0; i < kMessages; ++i)
+    if (body == body_of(i)) return i;
+  return -1;
+}
+
+struct Journal {  // what the child got done, written after each call returned
+  std::atomic<uint32_t> acked[kMessages];
+  std::atomic<uint32_t> deleting[kMessages];
+  std::atomic<uint32_t> deleted[kMessages];
+  std::atomic<uint32_t> finished;
+};
+
+class FifoSegment {
+ public:
+  FifoSegment() {
+    Geometry g;
+    g.counts[0] = 8;
+    g.counts[1] = 4;
+    g.counts[2] = 2;
+    g.counts[3] = 1;
+    size_ = segment_size(g, true);
+    base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    v_ = format_segment(base_, size_, g, 9, true, 0x4321);
+    QueueConfig& c = v_.header->config;
+    c.visibility_timeout_s = 30;
+    c.retention_s = 1209600;
+    c.max_message_size = 1048576;
+    v_.lanes[kBrokerLane].owner = kBrokerClientId;
+    v_.lanes[kParentLane].owner = 2;
+    v_.lanes[kChildLane].owner = 3;
+    journal_ = static_cast<Journal*>(
+        mmap(nullptr, sizeof(Journal), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    std::memset(static_cast<void*>(journal_), 0, sizeof(Journal));
+  }
+  ~FifoSegment() {
+    munmap(base_, size_);
+    munmap(journal_, sizeof(Journal));
+  }
+  const SegmentView& v() const { return v_; }
+  Lane& lane(uint32_t i) const { return v_.lanes[i]; }
+  Journal& journal() const { return *journal_; }
+
+  Status send(uint32_t lane_index, int i, FifoSendOutput* out = nullptr) {
+    const std::string b = body_of(i);
+    SendInput in;
+    in.body = b;
+    const std::string dedup = "dedup-" + std::to_string(i == 5 ? 3 : i);
+    return fifo_send(v_, lane(lane_index), in, group_of(i), dedup, out);
+  }
+
+ private:
+  size_t size_;
+  void* base_;
+  SegmentView v_;
+  Journal* journal_;
+};
+
+bool run_child(int64_t k, const std::function<void()>& script) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_countdown = k;
+    script();
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (WIFEXITED(st)) {
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    return true;
+  }
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  return false;
+}
+
+void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, int64_t trial) {
+  const SegmentView& v = seg.v();
+  Lane& parent = seg.lane(kParentLane);
+  // No lock is held and no dedup entry is pending once the dead are repaired.
+  for (uint32_t gi = 0; gi < v.group_capacity(); ++gi)
+    EXPECT_EQ(v.groups[gi].lock.load(), 0u) << "trial " << trial << ": group " << gi << " still locked";
+  EXPECT_EQ(v.header->group_insert_lock.load(), 0u) << "trial " << trial;
+  for (uint32_t b = 0; b < v.header->dedup_buckets; ++b) {
+    EXPECT_EQ(v.dedup[b].lock.load(), 0u) << "trial " << trial;
+    for (const DedupEntry& e : v.dedup[b].entries) EXPECT_EQ(e.pending.load(), 0u) << "trial " << trial;
+  }
+  // Every lease ends; then drain in order, group by group.
+  fifo_scan(v, queue_clock_ms(v.header) + kFarFuture, [](uint32_t) { return false; });
+  std::multiset<int> drained;
+  std::map<std::string, std::vector<int>> per_group;
+  Delivery d[10];
+  for (int rounds = 0; rounds < 100; ++rounds) {
+    size_t n = fifo_receive(v, parent, kFarFuture * 10, 10, d);
+    if (n == 0) break;
+    for (size_t i = 0; i < n; ++i) {
+      const int idx = index_of(std::string_view(d[i].body, d[i].body_len));
+      EXPECT_GE(idx, 0) << "trial " << trial << ": a half-written or corrupt body was delivered";
+      drained.insert(idx);
+      if (idx >= 0) {
+        EXPECT_EQ(std::string_view(d[i].group_id, d[i].group_len), group_of(idx)) << "trial " << trial;
+        per_group[group_of(idx)].push_back(idx);
+      }
+      EXPECT_TRUE(fifo_delete(v, parent, {d[i].slot, d[i].gen, d[i].incarnation}).ok()) << "trial " << trial;
+    }
+  }
+  for (const auto& [idx, must] : expected) {
+    if (must == 1)
+      EXPECT_EQ(drained.count(idx), 1u) << "trial " << trial << ": message " << idx << " lost";
+    else if (must == 0)
+      EXPECT_EQ(drained.count(idx), 0u) << "trial " << trial << ": deleted message " << idx << " came back";
+    else
+      EXPECT_LE(drained.count(idx), 1u) << "trial " << trial;
+  }
+  EXPECT_EQ(drained.count(5), 0u) << "trial " << trial << ": the duplicate was enqueued";
+  for (const auto& [group, order] : per_group)
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "trial " << trial << ": group " << group
+                                                            << " out of order";
+  EXPECT_EQ(v.ready.pos->head.load(), v.ready.pos->tail.load()) << "trial " << trial << ": ready ring wedged";
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    const SizeClass& k = v.header->classes[c];
+    std::multiset<uint64_t> listed;
+    uint64_t value;
+    while (ring_pop(v.free[c], parent, &value, [](uint64_t) {}))
+      if (value != kTombstone) listed.insert(value);
+    parent.op.store(0);
+    for (uint32_t s = k.first_slot; s < k.first_slot + k.count; ++s) {
+      EXPECT_EQ(state_of(v.slot(s).state.load()), SlotState::kFree) << "trial " << trial << " slot " << s;
+      EXPECT_EQ(listed.count(s), 1u) << "trial " << trial << ": slot " << s << " leaked or listed twice";
+    }
+  }
+}
+
+int must_be(const Journal& j, int i, bool sent_before) {
+  if (j.deleted[i].load()) return 0;
+  if (j.deleting[i].load()) return 2;
+  if (sent_before || j.acked[i].load()) return 1;
+  return 2;
+}
+
+TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsSteps) {
+  int64_t trials = 0;
+  for (int64_t k = 1;; ++k) {
+    FifoSegment seg;
+    const SegmentView& v = seg.v();
+    // Before the trial: 0 and 1 in group A (0 leased by the parent), 2 in B.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
+    Delivery pre[1];
+    ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 30000, 1, pre), 1u);
+    ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
+    const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
+
+    Journal& j = seg.journal();
+    bool finished = run_child(k, [&] {
+      Lane& lane = seg.lane(kChildLane);
+      for (int i : {3, 4})
+        if (seg.send(kChildLane, i).ok()) j.acked[i] = 1;
+      FifoSendOutput dup;
+      if (seg.send(kChildLane, 5, &dup).ok() && !dup.duplicate) _exit(3);  // 3's duplicate
+      Delivery d[2];
+      size_t n = fifo_receive(v, lane, 30000, 2, d);
+      j.deleting[0] = 1;
+      if (fifo_delete(v, lane, h0).ok()) j.deleted[0] = 1;
+      if (n >= 1) fifo_change_visibility(v, lane, {d[0].slot, d[0].gen, d[0].incarnation}, 0);
+      if (n >= 2) {
+        const int idx = index_of(std::string_view(d[1].body, d[1].body_len));
+        if (idx >= 0) j.deleting[idx] = 1;
+        if (fifo_delete(v, lane, {d[1].slot, d[1].gen, d[1].incarnation}).ok() && idx >= 0)
+          j.deleted[idx] = 1;
+      }
+      j.finished = 1;
+    });
+    repair_lane(v, kChildLane, [](uint32_t l) { return l == kBrokerLane || l == kParentLane; });
+    std::map<int, int> expected;
+    for (int i = 0; i < 5; ++i) expected[i] = must_be(j, i, i < 3);
+    check_after_repair(seg, expected, k);
+    ++trials;
+    if (finished || ::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(trials, 40);
+  RecordProperty("trials", int(trials));
+}
+
+TEST(FifoCrashPoints, BrokerKilledAtEveryPointOfItsTimersMaintenanceAndPurge) {
+  int64_t trials = 0;
+  for (int64_t k = 1;; ++k) {
+    FifoSegment seg;
+    const SegmentView& v = seg.v();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
+    Delivery pre[2];
+    ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 1000, 2, pre), 2u);  // 0 and 1 of A
+    Journal& j = seg.journal();
+    bool finished = run_child(k, [&] {
+      fifo_scan(v, queue_clock_ms(v.header) + kFarFuture, [](uint32_t) { return false; });
+      fifo_maintain(v);
+      j.acked[0] = 1;  // timers and maintenance done
+      purge_slots(v);
+      j.finished = 1;
+    });
+    repair_lane(v, kBrokerLane, [](uint32_t l) { return l == kParentLane; });
+    const bool purged = j.finished.load() != 0;
+    std::map<int, int> expected;
+    // Killed before the purge began: nothing may be lost; inside it: either way.
+    for (int i = 0; i < 3; ++i) expected[i] = purged ? 0 : (j.acked[0].load() ? 2 : 1);
+    check_after_repair(seg, expected, k);
+    ++trials;
+    if (finished || ::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(trials, 10);
+}
+
+}  // namespace
+}  // namespace shmq::shm
