@@ -4,11 +4,13 @@
 // Cross-core figures come from shmq-bench; these isolate the instruction cost.
 #include <sys/mman.h>
 
+#include <charconv>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
+#include "shm/fifo.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
@@ -19,15 +21,15 @@ namespace shmq::shm {
 namespace {
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(bool fifo = false) {
     Geometry g;
     g.counts[0] = 1024;
     g.counts[1] = 16;
     g.counts[2] = 4;
     g.counts[3] = 1;
-    size = segment_size(g);
+    size = segment_size(g, fifo);
     base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    v = format_segment(base, size, g, 1, false, 99);
+    v = format_segment(base, size, g, 1, fifo, 99);
     v.header->config.visibility_timeout_s = 30;
     v.header->config.retention_s = 345600;
     v.header->config.max_message_size = 1048576;
@@ -86,6 +88,32 @@ void BM_SendReceiveDeleteBatch10(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 10);
 }
 BENCHMARK(BM_SendReceiveDeleteBatch10);
+
+// The FIFO cycle, one message group per iteration out of state.range(0),
+// with a unique dedup id per message (the dedup table's cost included).
+void BM_FifoSendReceiveDelete(benchmark::State& state) {
+  Fixture f(true);
+  std::string body(64, 'x');
+  SendInput in;
+  in.body = body;
+  Delivery d;
+  Lane& lane = f.v.lanes[1];
+  std::vector<std::string> groups;
+  for (int g = 0; g < state.range(0); ++g) groups.push_back("g" + std::to_string(g));
+  uint64_t i = 0;
+  char dedup[24];
+  const bool deduplicate = state.range(1) != 0;
+  for (auto _ : state) {
+    const size_t len = size_t(std::to_chars(dedup, dedup + sizeof dedup, i).ptr - dedup);
+    fifo_send(f.v, lane, in, groups[i % groups.size()],
+              deduplicate ? std::string_view(dedup, len) : std::string_view(), nullptr);
+    ++i;
+    fifo_receive(f.v, lane, 30000, 1, &d);
+    fifo_delete(f.v, lane, {d.slot, d.gen, d.incarnation});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FifoSendReceiveDelete)->Args({1, 1})->Args({100, 1})->Args({100, 0});
 
 void BM_ScanIdleQueue(benchmark::State& state) {
   Fixture f;

@@ -41,6 +41,7 @@ struct Options {
   int batch = 1;              // messages per send / receive call
   bool remove_batch = false;  // shmq: remove_batch instead of remove per message
   bool send_each = false;     // shmq: send per message instead of send_batch
+  int fifo_groups = 0;        // shmq: a FIFO queue, messages spread over this many groups
 
   std::string socket;  // shmq: an already running broker
   std::string broker_path;

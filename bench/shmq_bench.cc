@@ -99,6 +99,10 @@ void add_throughput_options(CLI::App* app, Cli& c) {
   app->add_option("--send", c.send, "shmq, batch > 1: send_batch, or send each message")
       ->check(CLI::IsMember({"batch", "each"}))
       ->capture_default_str();
+  app->add_option("--fifo-groups", o.fifo_groups,
+                  "shmq: a FIFO queue; each producer sends round-robin over this many message groups")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
 }
 
 Mechanism parse_mechanism(const std::string& s) {

@@ -57,7 +57,12 @@ ShmqMechanism::ShmqMechanism(const Broker& broker, const Options& o, int channel
   for (int ch = 0; ch < channels; ++ch) {
     std::string name =
         "bench-" + std::to_string(getpid()) + "-" + std::to_string(runs) + "-" + std::to_string(ch);
-    auto q = admin_->create_queue(name);
+    QueueAttributes attributes;
+    if (o.fifo_groups > 0) {
+      name += ".fifo";
+      attributes["FifoQueue"] = "true";
+    }
+    auto q = admin_->create_queue(name, attributes);
     if (!q.ok()) fail("create_queue", q.status());
     names_.push_back(name);
   }
@@ -86,18 +91,33 @@ ShmqMechanism::Receiver ShmqMechanism::receiver(int channel) {
 }
 
 ShmqMechanism::Sender::Sender(std::shared_ptr<Client> c, std::shared_ptr<Queue> q, const Options& o)
-    : client_(std::move(c)), queue_(std::move(q)), send_each_(o.send_each) {
+    : client_(std::move(c)), queue_(std::move(q)), send_each_(o.send_each), groups_(o.fifo_groups) {
   entries_.resize(size_t(std::max(o.batch, 1)));
   for (size_t i = 0; i < entries_.size(); ++i) {
     entries_[i].id = "m" + std::to_string(i);
     entries_[i].body = std::string(o.size, 'x');
   }
+  for (int g = 0; g < groups_; ++g) group_names_.push_back("g" + std::to_string(g));
+  dedup_prefix_ = std::to_string(getpid()) + "-";
+}
+
+// FIFO: the next message's group (round-robin) and a unique dedup id.
+void ShmqMechanism::Sender::next_fifo_ids() {
+  group_ = group_names_[size_t(sent_ % uint64_t(groups_))];
+  dedup_.assign(dedup_prefix_);
+  dedup_ += std::to_string(sent_++);
 }
 
 void ShmqMechanism::Sender::send_one(const std::string& body) {
+  SendOptions options;
+  if (groups_ > 0) {
+    next_fifo_ids();
+    options.message_group_id = group_;
+    options.message_deduplication_id = dedup_;
+  }
   Backoff backoff;
   for (;;) {
-    auto r = queue_->send(body);
+    auto r = queue_->send(body, options);
     if (r.ok()) return;
     if (r.status().code() != "OverLimit") fail("send", r.status());
     backoff.wait();
@@ -109,11 +129,17 @@ void ShmqMechanism::Sender::send(size_t n) {
     for (size_t i = 0; i < n; ++i) send_one(entries_[i].body);
     return;
   }
+  if (groups_ > 0)
+    for (auto& e : entries_) {
+      next_fifo_ids();
+      e.message_group_id = group_;
+      e.message_deduplication_id = dedup_;
+    }
   auto r = queue_->send_batch(entries_);
   if (!r.ok()) fail("send_batch", r.status());
   for (const auto& f : r->failed) {  // the queue was full for these: one by one
     if (f.code != "OverLimit") fail("send_batch entry", Status(f.code, f.message));
-    send_one(entries_.at(size_t(std::stoi(f.id.substr(1)))).body);
+    send_one(entries_.at(size_t(std::stoi(f.id.substr(1)))).body);  // FIFO: a new group turn
   }
 }
 

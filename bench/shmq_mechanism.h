@@ -51,10 +51,15 @@ class ShmqMechanism {
 
    private:
     void send_one(const std::string& body);
+    void next_fifo_ids();
     std::shared_ptr<Client> client_;
     std::shared_ptr<Queue> queue_;
     std::vector<SendBatchEntry> entries_;
     bool send_each_;
+    int groups_;  // FIFO: message groups, 0 for a standard queue
+    std::vector<std::string> group_names_;
+    std::string dedup_prefix_, group_, dedup_;
+    uint64_t sent_ = 0;
   };
 
   class Receiver {

@@ -283,32 +283,34 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
   const uint64_t bi = key.lo & (v.header->dedup_buckets - 1);
   DedupBucket& b = v.dedup[bi];
   const uint64_t self = me(v, lane);
+  const uint32_t tag = uint32_t(key.hi);
   for (;;) {
     lock_aux(lane, b.lock, self, AuxLock::kDedupBucket, bi);
     bool wait = false;
     int victim = -1;
-    uint64_t oldest = UINT64_MAX;
+    uint32_t oldest = UINT32_MAX;
     for (uint32_t e = 0; e < kDedupWays; ++e) {
-      DedupEntry& d = b.entries[e];
-      const uint64_t seen = d.seen_ms.load(std::memory_order_relaxed);
-      const bool live = seen != 0 && seen + kDedupWindowMs > now;
-      if (live && d.key_hi.load(std::memory_order_relaxed) == key.hi &&
-          d.key_lo.load(std::memory_order_relaxed) == key.lo) {
-        if (d.pending.load(std::memory_order_relaxed) != 0) {
-          wait = true;  // its first sender is still at it
-          break;
+      const uint32_t when = b.when[e].load(std::memory_order_relaxed);
+      if (when != 0 && b.tag[e].load(std::memory_order_relaxed) == tag) {
+        DedupEntry& d = b.entries[e];
+        if (d.key_hi.load(std::memory_order_relaxed) == key.hi &&
+            d.key_lo.load(std::memory_order_relaxed) == key.lo &&
+            d.seen_ms.load(std::memory_order_relaxed) + kDedupWindowMs > now) {
+          if (when & kDedupPendingBit) {
+            wait = true;  // its first sender is still at it
+            break;
+          }
+          out->slot = d.slot.load(std::memory_order_relaxed);
+          out->incarnation = d.incarnation.load(std::memory_order_relaxed);
+          out->sequence_number = d.seq.load(std::memory_order_relaxed);
+          out->duplicate = true;
+          unlock_aux(lane, b.lock);
+          return DedupOutcome::kDuplicate;
         }
-        out->slot = d.slot.load(std::memory_order_relaxed);
-        out->incarnation = d.incarnation.load(std::memory_order_relaxed);
-        out->sequence_number = d.seq.load(std::memory_order_relaxed);
-        out->duplicate = true;
-        unlock_aux(lane, b.lock);
-        return DedupOutcome::kDuplicate;
       }
-      if (d.pending.load(std::memory_order_relaxed) != 0) continue;
-      const uint64_t age_key = live ? seen : 0;  // empty or expired entries go first
-      if (age_key < oldest) {
-        oldest = age_key;
+      if (when & kDedupPendingBit) continue;
+      if (when < oldest) {  // empty first, then the oldest (expired ones are older still)
+        oldest = when;
         victim = int(e);
       }
     }
@@ -320,6 +322,8 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
       d.key_hi.store(key.hi, std::memory_order_relaxed);
       d.key_lo.store(key.lo, std::memory_order_relaxed);
       d.seen_ms.store(now, std::memory_order_relaxed);
+      b.tag[victim].store(tag, std::memory_order_relaxed);
+      b.when[victim].store(kDedupPendingBit | (uint32_t(now >> 10) + 1), std::memory_order_relaxed);
       unlock_aux(lane, b.lock);
       return DedupOutcome::kFresh;
     }
@@ -333,17 +337,18 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
 void dedup_end(const SegmentView& v, Lane& lane, uint64_t ref, uint32_t slot, uint64_t incarnation,
                uint64_t seq) {
   const uint64_t bi = (ref - 1) >> 8;
-  DedupEntry& d = v.dedup[bi].entries[(ref - 1) & 0xff];
+  const uint32_t e = uint32_t(ref - 1) & 0xff;
+  DedupEntry& d = v.dedup[bi].entries[e];
   DedupBucket& b = v.dedup[bi];
   lock_aux(lane, b.lock, me(v, lane), AuxLock::kDedupBucket, bi);
   if (slot == kNil) {
-    d.seen_ms.store(0, std::memory_order_relaxed);
-    d.key_hi.store(0, std::memory_order_relaxed);
-    d.key_lo.store(0, std::memory_order_relaxed);
+    b.when[e].store(0, std::memory_order_relaxed);
   } else {
     d.slot.store(slot, std::memory_order_relaxed);
     d.incarnation.store(incarnation, std::memory_order_relaxed);
     d.seq.store(seq, std::memory_order_relaxed);
+    b.when[e].store(b.when[e].load(std::memory_order_relaxed) & ~kDedupPendingBit,
+                   std::memory_order_relaxed);
   }
   d.pending.store(0, std::memory_order_relaxed);
   unlock_aux(lane, b.lock);
@@ -476,7 +481,7 @@ size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, si
         slot.state.store(lease ? make_state(SlotState::kLeased, ng, now + visibility_ms)
                                : make_state(SlotState::kVisible, ng, 0),
                          std::memory_order_release);
-        if (lease) g.leased.fetch_add(1, std::memory_order_relaxed);
+        if (lease) g.leased.store(g.leased.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         SHMQ_CRASH_POINT();
         slot.receive_count.store(count, std::memory_order_relaxed);
         const uint64_t wall = epoch_ms(h, now);
@@ -581,7 +586,7 @@ Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {
   } else {
     slot.state.store(make_state(SlotState::kDeleted, h.gen, kDeletedInGroup), std::memory_order_release);
     SHMQ_CRASH_POINT();
-    g.leased.fetch_sub(1, std::memory_order_relaxed);
+    g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     advance_head(v, lane, g);
     make_ready(v, lane, gi);
   }
@@ -619,7 +624,7 @@ Status fifo_change_visibility(const SegmentView& v, Lane& lane, const HandleRef&
     const bool to_dlq = max_rc != 0 && slot.receive_count.load(std::memory_order_relaxed) >= max_rc;
     if (visibility_ms == 0 && !to_dlq) {
       slot.state.store(make_state(SlotState::kVisible, h.gen, 0), std::memory_order_release);
-      g.leased.fetch_sub(1, std::memory_order_relaxed);
+      g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       make_ready(v, lane, gi);
     } else {
       // A message due for its dead-letter queue is left to the broker's timer.
@@ -662,16 +667,16 @@ void process_group(const SegmentView& v, uint32_t gi, uint64_t now, const DeadLe
       const bool due = k != SlotState::kVisible && value_of(st) <= now;
       if (slot.sent_clock_ms.load(std::memory_order_relaxed) + retention_ms <= now) {
         slot.state.store(make_state(SlotState::kDeleted, gen, kDeletedInGroup), std::memory_order_release);
-        if (leased) g.leased.fetch_sub(1, std::memory_order_relaxed);
+        if (leased) g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
       } else if (due && leased && redrive &&
                  slot.receive_count.load(std::memory_order_relaxed) >= max_rc && mover(s)) {
         slot.state.store(make_state(SlotState::kDeleted, gen, kDeletedInGroup), std::memory_order_release);
-        g.leased.fetch_sub(1, std::memory_order_relaxed);
+        g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         counters.dlq_moved.fetch_add(1, std::memory_order_relaxed);
       } else if (due) {
         slot.state.store(make_state(SlotState::kVisible, gen, 0), std::memory_order_release);
-        if (leased) g.leased.fetch_sub(1, std::memory_order_relaxed);
+        if (leased) g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         (leased ? counters.leases_expired : counters.delays_released).fetch_add(1, std::memory_order_relaxed);
       }
       s = next;
@@ -798,9 +803,7 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
     DedupEntry& e = bucket.entries[(pending - 1) & 0xff];
     if (!broker_self) spin_lock(bucket.lock, me(v, b));
     if (e.pending.load(std::memory_order_relaxed) == dead_holder) {
-      e.seen_ms.store(0, std::memory_order_relaxed);
-      e.key_hi.store(0, std::memory_order_relaxed);
-      e.key_lo.store(0, std::memory_order_relaxed);
+      bucket.when[(pending - 1) & 0xff].store(0, std::memory_order_relaxed);
       e.pending.store(0, std::memory_order_relaxed);
     }
     if (!broker_self) bucket.lock.store(0, std::memory_order_release);

@@ -231,22 +231,28 @@ constexpr uint32_t fifo_meta_size(uint32_t group_len, uint32_t dedup_len) {
   return (uint32_t(sizeof(FifoMeta)) + group_len + dedup_len + 7) & ~7u;
 }
 
-inline constexpr uint32_t kDedupWays = 10;
+// A bucket's first line is its index: a lookup reads it, and the line of an
+// entry only when the entry's tag matches, so a send touches two lines of a
+// table far larger than the cache, not the whole bucket.
+inline constexpr uint32_t kDedupWays = 7;
+inline constexpr uint32_t kDedupPendingBit = 1u << 31;
 struct DedupEntry {                     // all under the bucket's lock
   std::atomic<uint64_t> key_hi;        // 128-bit hash of (scope, dedup id)
   std::atomic<uint64_t> key_lo;
-  std::atomic<uint64_t> seen_ms;       // queue clock at the first send; 0 = empty
+  std::atomic<uint64_t> seen_ms;       // queue clock at the first send
   std::atomic<uint64_t> incarnation;   // the original message
   std::atomic<uint64_t> seq;
   std::atomic<uint32_t> slot;
   std::atomic<uint32_t> pending;       // lane + 1 while its sender has not finished
 };
 struct alignas(kCacheLine) DedupBucket {
-  std::atomic<uint64_t> lock;  // 0 free, else holder lane + 1
-  uint64_t reserved;
+  std::atomic<uint64_t> lock;              // 0 free, else holder lane + 1
+  std::atomic<uint32_t> tag[kDedupWays];   // low half of key_hi
+  // 0 empty; else kDedupPendingBit while pending | (seen_ms >> 10) + 1
+  std::atomic<uint32_t> when[kDedupWays];
   DedupEntry entries[kDedupWays];
 };
-static_assert(sizeof(DedupBucket) == 8 * kCacheLine);
+static_assert(sizeof(DedupBucket) == 7 * kCacheLine);
 
 struct QueueConfig {  // broker writes (create / set attributes); clients read
   std::atomic<uint32_t> visibility_timeout_s;

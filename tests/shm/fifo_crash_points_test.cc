@@ -136,7 +136,10 @@ void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, in
   EXPECT_EQ(v.header->group_insert_lock.load(), 0u) << "trial " << trial;
   for (uint32_t b = 0; b < v.header->dedup_buckets; ++b) {
     EXPECT_EQ(v.dedup[b].lock.load(), 0u) << "trial " << trial;
-    for (const DedupEntry& e : v.dedup[b].entries) EXPECT_EQ(e.pending.load(), 0u) << "trial " << trial;
+    for (uint32_t e = 0; e < kDedupWays; ++e) {
+      EXPECT_EQ(v.dedup[b].entries[e].pending.load(), 0u) << "trial " << trial;
+      EXPECT_EQ(v.dedup[b].when[e].load() & kDedupPendingBit, 0u) << "trial " << trial;
+    }
   }
   // Every lease ends; then drain in order, group by group.
   fifo_scan(v, queue_clock_ms(v.header) + kFarFuture, [](uint32_t) { return false; });
