@@ -216,8 +216,9 @@ bool same_id(const Group& g, std::string_view id) {
 
 // Finds the group with this id and returns its index with its lock held;
 // kNil when the table is full. Inserts the group when it does not exist.
-uint32_t find_and_lock_group(const SegmentView& v, Lane& lane, std::string_view id) {
-  const uint64_t hash = hash64(id, 0x5348'4D51'4752'5031ULL);
+uint64_t group_hash(std::string_view id) { return hash64(id, 0x5348'4D51'4752'5031ULL); }
+
+uint32_t find_and_lock_group(const SegmentView& v, Lane& lane, std::string_view id, uint64_t hash) {
   const uint64_t key = group_key(hash);
   const uint32_t mask = v.group_capacity() - 1;
   auto lookup = [&]() -> uint32_t {
@@ -370,18 +371,29 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
                  std::string_view dedup_id, FifoSendOutput* out) {
   Header* h = v.header;
   FifoSendOutput result;
-  uint64_t pending = 0;
+  // The group entry and the dedup bucket are random lines of tables far
+  // larger than the cache: fetch them while the message is written.
+  const uint64_t ghash = group_hash(group_id);
+  __builtin_prefetch(&v.groups[ghash & (v.group_capacity() - 1)], 1);
+  DedupKey key{};
   if (!dedup_id.empty()) {
     const bool per_group = h->config.dedup_per_group.load(std::memory_order_relaxed) != 0;
-    const DedupKey key = dedup_key(per_group ? group_id : std::string_view(), dedup_id);
-    if (dedup_begin(v, lane, key, queue_clock_ms(h), &result, &pending) == DedupOutcome::kDuplicate) {
-      if (out) *out = result;
-      return Status::OK();
-    }
+    key = dedup_key(per_group ? group_id : std::string_view(), dedup_id);
+    __builtin_prefetch(&v.dedup[key.lo & (h->dedup_buckets - 1)], 1);
   }
+  uint64_t pending = 0;
+  auto deduplicate = [&] {
+    return !dedup_id.empty() &&
+           dedup_begin(v, lane, key, queue_clock_ms(h), &result, &pending) == DedupOutcome::kDuplicate;
+  };
+
   const uint32_t prefix = fifo_meta_size(uint32_t(group_id.size()), uint32_t(dedup_id.size()));
   uint32_t s = 0;
   if (Status st = claim_slot(v, lane, prefix + in.attributes_size + in.body.size(), &s); !st.ok()) {
+    if (deduplicate()) {  // a duplicate is answered even when the queue is full
+      if (out) *out = result;
+      return Status::OK();
+    }
     if (pending) dedup_end(v, lane, pending, kNil, 0, 0);
     return st;
   }
@@ -396,8 +408,13 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   m.group.store(kNil, std::memory_order_relaxed);
   const uint64_t now = write_message(v, s, prefix, in);
   const uint32_t gen = gen_of(slot.state.load(std::memory_order_relaxed));
+  if (deduplicate()) {  // seen within the window: the slot goes back unpublished
+    release_reserved_slot(v, lane, s);
+    if (out) *out = result;
+    return Status::OK();
+  }
 
-  const uint32_t gi = find_and_lock_group(v, lane, group_id);
+  const uint32_t gi = find_and_lock_group(v, lane, group_id, ghash);
   if (gi == kNil) {
     release_reserved_slot(v, lane, s);
     if (pending) dedup_end(v, lane, pending, kNil, 0, 0);
