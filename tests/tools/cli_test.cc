@@ -158,6 +158,37 @@ TEST_F(Cli, SendMessageWithAttributesAndName) {
   EXPECT_EQ(m.value("MD5OfMessageAttributes", ""), sent.doc.value("MD5OfMessageAttributes", "?"));
 }
 
+TEST_F(Cli, FifoGroupsDeduplicationAndSequenceNumbers) {
+  CliRun created = shmq({"create-queue", "--queue-name", "cli.fifo", "--attributes", "FifoQueue=true"});
+  ASSERT_EQ(created.rc, 0) << created.out;
+  const std::string url = created.doc.value("QueueUrl", "");
+  CliRun missing = shmq({"send-message", "--queue-url", url, "--message-body", "x"});
+  EXPECT_EQ(missing.rc, 254) << missing.out;  // MissingParameter: MessageGroupId
+  CliRun first = shmq({"send-message", "--queue-url", url, "--message-body", "one",
+                       "--message-group-id", "g", "--message-deduplication-id", "d1"});
+  ASSERT_EQ(first.rc, 0) << first.out;
+  CliRun again = shmq({"send-message", "--queue-url", url, "--message-body", "one",
+                       "--message-group-id", "g", "--message-deduplication-id", "d1"});
+  ASSERT_EQ(again.rc, 0) << again.out;
+  EXPECT_EQ(again.doc.value("MessageId", "a"), first.doc.value("MessageId", "b")) << "a duplicate";
+  CliRun second = shmq({"send-message", "--queue-url", url, "--message-body", "two",
+                        "--message-group-id", "g", "--message-deduplication-id", "d2"});
+  ASSERT_EQ(second.rc, 0) << second.out;
+  EXPECT_LT(std::stoull(first.doc.value("SequenceNumber", "0")),
+            std::stoull(second.doc.value("SequenceNumber", "0")));
+
+  CliRun received = shmq({"receive-message", "--queue-url", url, "--max-number-of-messages", "10",
+                          "--attribute-names", "All", "--receive-request-attempt-id", "try-1"});
+  ASSERT_EQ(received.rc, 0) << received.out;
+  ASSERT_EQ(received.doc["Messages"].size(), 2u) << received.out;
+  EXPECT_EQ(received.doc["Messages"][0].value("Body", ""), "one");
+  EXPECT_EQ(received.doc["Messages"][1].value("Body", ""), "two");
+  const json& attrs = received.doc["Messages"][0]["Attributes"];
+  EXPECT_EQ(attrs.value("MessageGroupId", ""), "g") << received.out;
+  EXPECT_EQ(attrs.value("MessageDeduplicationId", ""), "d1") << received.out;
+  EXPECT_EQ(attrs.value("SequenceNumber", ""), first.doc.value("SequenceNumber", "-")) << received.out;
+}
+
 TEST_F(Cli, ErrorExitCodes) {
   // Service errors: 254.
   CliRun missing = shmq({"send-message", "--queue-name", "nope", "--message-body", "x"});
