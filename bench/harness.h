@@ -293,12 +293,18 @@ Role throughput_consumer(M& m, const Options& o, int j) {
         uint64_t count = 0;
         uint64_t terminators = 0;
         SpinWait idle;
-        for (uint64_t iter = 0; terminators == 0; ++iter) {
+        // A FIFO queue delivers in order only within a group: a terminator
+        // (in one group) may overtake messages of other groups, so after it
+        // the consumer drains until the queue stays empty for a while.
+        const int drain_empties = o.fifo_groups > 0 ? 2000 : 0;
+        int empties = 0;
+        for (uint64_t iter = 0; terminators == 0 || empties < drain_empties; ++iter) {
           if ((iter & 63) == 0) {
             window.check(t, count);
             t.progress[self].value.store(count, std::memory_order_relaxed);
           }
           const size_t n = rx.receive(size_t(o.batch));
+          empties = n == 0 ? empties + 1 : 0;
           if (n == 0) idle.wait();
           for (size_t k = 0; k < n; ++k) {
             if (is_terminator(rx.body(k)))
