@@ -56,6 +56,7 @@ struct QueueRecord {
   uint64_t scanned_fingerprint = 0;
   uint64_t next_deadline_ms = 0;  // 0: scan at the next tick
   uint32_t ticks_since_maintain = 0;  // FIFO: ticks since fifo_maintain
+  uint64_t maintained_fingerprint = 0;  // FIFO: activity at the last fifo_maintain
 
   int fd() const { return int(object->get_mapping_handle().handle); }
   std::string url() const;

@@ -515,7 +515,13 @@ void Server::tick() {
     };
     if (v.header->fifo && ++q->ticks_since_maintain * options_.tick_ms >= 1000) {
       q->ticks_since_maintain = 0;
-      shm::fifo_maintain(v);  // retire empty groups, restore lost tokens
+      // Retire empty groups, restore lost tokens: only after activity (a
+      // pass reads the whole group table).
+      const uint64_t fp = shm::activity_fingerprint(v);
+      if (fp != q->maintained_fingerprint) {
+        shm::fifo_maintain(v);
+        q->maintained_fingerprint = shm::activity_fingerprint(v);
+      }
     }
     // A scan costs a pass over every slot; skip it when nothing a client
     // could have done since the last one shows and no deadline is due.
