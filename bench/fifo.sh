@@ -5,10 +5,14 @@
 # variants back to back and prints every figure with its regime (the bare-ring
 # probe before and after) and its ratio to the baseline of the same round.
 #
-#   bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C] [--build-dir DIR]
+#   bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C]
+#                 [--receiver spin|poll] [--build-dir DIR]
 #
 # Defaults: 2 rounds of 2 s runs, 1 producer x 4 consumers (the issue's
-# "100 groups and 4 consumers"). Writes bench/results/<date>-fifo.jsonl too.
+# "100 groups and 4 consumers"), spinning receivers. With more processes than
+# CPUs, spinning consumers take CPU from the producer: --receiver poll (long
+# polls that sleep) shows the queues without that effect.
+# Writes bench/results/<date>-fifo.jsonl too.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,14 +22,16 @@ ROUNDS=2
 DURATION=2
 PRODUCERS=1
 CONSUMERS=4
+RECEIVER=spin
 while (($#)); do
   case "$1" in
     --rounds) ROUNDS="$2"; shift ;;
     --duration) DURATION="$2"; shift ;;
     --producers) PRODUCERS="$2"; shift ;;
     --consumers) CONSUMERS="$2"; shift ;;
+    --receiver) RECEIVER="$2"; shift ;;
     --build-dir) BUILD="$2"; shift ;;
-    *) echo "usage: bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C] [--build-dir DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C] [--receiver spin|poll] [--build-dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -39,7 +45,7 @@ OUT="bench/results/$(date +%Y-%m-%d-%H%M%S)-fifo.jsonl"
 
 run() {  # prints one JSON record
   timeout 300 "$BENCH" throughput --producers "$PRODUCERS" --consumers "$CONSUMERS" \
-    --duration "$DURATION" --json "$@" 2>/dev/null | tee -a "$OUT"
+    --receiver "$RECEIVER" --duration "$DURATION" --json "$@" 2>/dev/null | tee -a "$OUT"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -53,7 +59,7 @@ rnd, batch, groups, base, fifo = sys.argv[1], sys.argv[2], sys.argv[3], json.loa
 def fmt(r):
     return f"{r['msgs_per_s'] / 1e6:6.2f} M/s [{r['regime']} {r['probe_before_ns']}/{r['probe_after_ns']} ns, lost {r['lost']}]"
 ratio = fifo['msgs_per_s'] / base['msgs_per_s'] if base['msgs_per_s'] else 0
-print(f"round {rnd} batch {batch:>2} {fifo['producers']}x{fifo['consumers']}  standard {fmt(base)}  "
+print(f"round {rnd} {fifo['receiver']} batch {batch:>2} {fifo['producers']}x{fifo['consumers']}  standard {fmt(base)}  "
       f"fifo {groups:>3} groups {fmt(fifo)}  ratio {ratio:.2f}")
 EOF
     done

@@ -303,6 +303,8 @@ Role throughput_consumer(M& m, const Options& o, int j) {
             window.check(t, count);
             t.progress[self].value.store(count, std::memory_order_relaxed);
           }
+          if constexpr (requires { rx.stop_waiting(); })
+            if (terminators && empties == 0) rx.stop_waiting();  // draining: no long polls
           const size_t n = rx.receive(size_t(o.batch));
           empties = n == 0 ? empties + 1 : 0;
           if (n == 0) idle.wait();
