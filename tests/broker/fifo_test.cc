@@ -301,6 +301,28 @@ TEST(Fifo, DeadLetterQueueKeepsTheGroup) {
   EXPECT_EQ(bodies(receive_now(*src, 10)), (std::vector<std::string>{"fine"}));
 }
 
+TEST(Fifo, QueueDelayHoldsEveryGroupUntilDue) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = make_fifo(*client, "delay.fifo", {{"DelaySeconds", "5"}, {"ContentBasedDeduplication", "true"}});
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(q->send("first", in_group("g")).ok());
+  ASSERT_TRUE(q->send("second", in_group("g")).ok());
+  EXPECT_TRUE(receive_now(*q, 10).empty()) << "delayed by the queue's DelaySeconds";
+  EXPECT_EQ(counts(*q), (Counts{"0", "0", "2"}));
+  ASSERT_TRUE(client->advance_clock(6000).ok());
+  std::vector<Message> got;
+  for (int i = 0; i < 300 && got.size() < 2; ++i) {
+    auto more = receive_now(*q, 10);
+    got.insert(got.end(), more.begin(), more.end());
+    if (got.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(bodies(got), (std::vector<std::string>{"first", "second"}));
+  // Turning content-based deduplication off makes the id required again.
+  ASSERT_TRUE(q->set_attributes({{"ContentBasedDeduplication", "false"}}).ok());
+  EXPECT_EQ(q->send("third", in_group("g")).status().code(), "InvalidParameterValue");
+}
+
 TEST(Fifo, PurgeEmptiesEveryGroup) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
