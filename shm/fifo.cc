@@ -291,7 +291,7 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
     int victim = -1;
     uint32_t oldest = UINT32_MAX;
     for (uint32_t e = 0; e < kDedupWays; ++e) {
-      const uint32_t when = b.when[e].load(std::memory_order_relaxed);
+      const uint32_t when = b.when[e].load(std::memory_order_acquire);  // dedup_end's release
       if (when != 0 && b.tag[e].load(std::memory_order_relaxed) == tag) {
         DedupEntry& d = b.entries[e];
         if (d.key_hi.load(std::memory_order_relaxed) == key.hi &&
@@ -341,18 +341,23 @@ void dedup_end(const SegmentView& v, Lane& lane, uint64_t ref, uint32_t slot, ui
   const uint32_t e = uint32_t(ref - 1) & 0xff;
   DedupEntry& d = v.dedup[bi].entries[e];
   DedupBucket& b = v.dedup[bi];
-  lock_aux(lane, b.lock, me(v, lane), AuxLock::kDedupBucket, bi);
   if (slot == kNil) {
+    lock_aux(lane, b.lock, me(v, lane), AuxLock::kDedupBucket, bi);
     b.when[e].store(0, std::memory_order_relaxed);
+    d.pending.store(0, std::memory_order_relaxed);
+    unlock_aux(lane, b.lock);
   } else {
+    // No lock: while `when` says pending the entry is this lane's alone (no
+    // one picks a pending entry), and readers load `when` with acquire, so
+    // clearing the bit last (release) publishes the fields with it.
     d.slot.store(slot, std::memory_order_relaxed);
     d.incarnation.store(incarnation, std::memory_order_relaxed);
     d.seq.store(seq, std::memory_order_relaxed);
+    d.pending.store(0, std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
     b.when[e].store(b.when[e].load(std::memory_order_relaxed) & ~kDedupPendingBit,
-                   std::memory_order_relaxed);
+                    std::memory_order_release);
   }
-  d.pending.store(0, std::memory_order_relaxed);
-  unlock_aux(lane, b.lock);
   lane.dedup_pending.store(0, std::memory_order_relaxed);
 }
 
@@ -819,8 +824,12 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
     DedupBucket& bucket = v.dedup[(pending - 1) >> 8];
     DedupEntry& e = bucket.entries[(pending - 1) & 0xff];
     if (!broker_self) spin_lock(bucket.lock, me(v, b));
-    if (e.pending.load(std::memory_order_relaxed) == dead_holder) {
-      bucket.when[(pending - 1) & 0xff].store(0, std::memory_order_relaxed);
+    // Still pending and not taken over (a completed entry may have been
+    // reused by another sender: its pending names that sender).
+    std::atomic<uint32_t>& when = bucket.when[(pending - 1) & 0xff];
+    const uint32_t owner = e.pending.load(std::memory_order_relaxed);
+    if ((when.load(std::memory_order_relaxed) & kDedupPendingBit) && (owner == dead_holder || owner == 0)) {
+      when.store(0, std::memory_order_relaxed);
       e.pending.store(0, std::memory_order_relaxed);
     }
     if (!broker_self) bucket.lock.store(0, std::memory_order_release);
