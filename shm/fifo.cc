@@ -363,6 +363,41 @@ void dedup_end(const SegmentView& v, Lane& lane, uint64_t ref, uint32_t slot, ui
 
 }  // namespace
 
+FifoIds fifo_ids(const SegmentView& v, uint32_t s);
+
+namespace {
+
+// What a receive hands out for the message in slot s, leased (or read) as
+// generation gen. False when its lengths do not fit its payload (corrupt).
+// REQUIRES: the caller holds the message.
+bool read_delivery(const SegmentView& v, uint32_t s, uint32_t gen, Delivery* d) {
+  Slot& slot = v.slot(s);
+  const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
+  const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
+  const FifoIds ids = fifo_ids(v, s);
+  if (uint64_t(ids.prefix) + attrs_len + body_len > v.payload_capacity(s)) return false;
+  const char* p = v.payload(s) + ids.prefix;
+  *d = Delivery{s,
+                gen,
+                slot.incarnation.load(std::memory_order_relaxed),
+                p + attrs_len,
+                body_len,
+                p,
+                attrs_len,
+                slot.receive_count.load(std::memory_order_relaxed),
+                slot.sent_epoch_ms.load(std::memory_order_relaxed),
+                slot.first_receive_epoch_ms.load(std::memory_order_relaxed),
+                slot.sender_uid.load(std::memory_order_relaxed)};
+  d->group_id = ids.group_id.data();
+  d->group_len = uint32_t(ids.group_id.size());
+  d->dedup_id = ids.dedup_id.data();
+  d->dedup_len = uint32_t(ids.dedup_id.size());
+  d->sequence_number = ids.sequence_number;
+  return true;
+}
+
+}  // namespace
+
 FifoIds fifo_ids(const SegmentView& v, uint32_t s) {
   const FifoMeta& m = v.meta(s);
   const char* p = v.payload(s) + sizeof(FifoMeta);
@@ -513,29 +548,7 @@ size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, si
           slot.first_receive_epoch_ms.store(wall, std::memory_order_relaxed);
         }
         slot.lease_start_ms.store(now, std::memory_order_relaxed);
-        const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
-        const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
-        const FifoIds ids = fifo_ids(v, s);
-        if (uint64_t(ids.prefix) + attrs_len + body_len <= v.payload_capacity(s)) {
-          const char* p = v.payload(s) + ids.prefix;
-          Delivery& d = out[n++];
-          d = Delivery{s,
-                       ng,
-                       slot.incarnation.load(std::memory_order_relaxed),
-                       p + attrs_len,
-                       body_len,
-                       p,
-                       attrs_len,
-                       count,
-                       slot.sent_epoch_ms.load(std::memory_order_relaxed),
-                       first,
-                       slot.sender_uid.load(std::memory_order_relaxed)};
-          d.group_id = ids.group_id.data();
-          d.group_len = uint32_t(ids.group_id.size());
-          d.dedup_id = ids.dedup_id.data();
-          d.dedup_len = uint32_t(ids.dedup_id.size());
-          d.sequence_number = ids.sequence_number;
-        }
+        if (read_delivery(v, s, ng, &out[n])) ++n;  // a corrupt length is skipped
         if (lease && visibility_ms == 0) break;  // left to the broker's dead-letter move
         s = next;
       }
@@ -562,28 +575,7 @@ bool fifo_peek(const SegmentView& v, const HandleRef& h, Delivery* out) {
       value_of(st) <= queue_clock_ms(v.header) ||
       slot.incarnation.load(std::memory_order_acquire) != h.incarnation)
     return false;
-  const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
-  const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
-  const FifoIds ids = fifo_ids(v, h.slot);
-  if (uint64_t(ids.prefix) + attrs_len + body_len > v.payload_capacity(h.slot)) return false;
-  const char* p = v.payload(h.slot) + ids.prefix;
-  *out = Delivery{h.slot,
-                  h.gen,
-                  h.incarnation,
-                  p + attrs_len,
-                  body_len,
-                  p,
-                  attrs_len,
-                  slot.receive_count.load(std::memory_order_relaxed),
-                  slot.sent_epoch_ms.load(std::memory_order_relaxed),
-                  slot.first_receive_epoch_ms.load(std::memory_order_relaxed),
-                  slot.sender_uid.load(std::memory_order_relaxed)};
-  out->group_id = ids.group_id.data();
-  out->group_len = uint32_t(ids.group_id.size());
-  out->dedup_id = ids.dedup_id.data();
-  out->dedup_len = uint32_t(ids.dedup_id.size());
-  out->sequence_number = ids.sequence_number;
-  return true;
+  return read_delivery(v, h.slot, h.gen, out);
 }
 
 Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {

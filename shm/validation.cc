@@ -574,12 +574,14 @@ Result<RedrivePolicy> parse_redrive_policy(std::string_view json) {
   }
 }
 
-std::string sha256_hex(std::string_view bytes) {
+namespace {
+
+// Lower-case hex digest of the bytes with `md`, or "" when it is unavailable
+// (e.g. MD5 under a FIPS-only provider).
+std::string digest_hex(const EVP_MD* md, std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (sha256 == nullptr ||
-      EVP_Digest(bytes.data(), bytes.size(), digest, &length, sha256, nullptr) != 1)
+  if (md == nullptr || EVP_Digest(bytes.data(), bytes.size(), digest, &length, md, nullptr) != 1)
     return "";
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(2 * length, '\0');
@@ -590,22 +592,18 @@ std::string sha256_hex(std::string_view bytes) {
   return out;
 }
 
+}  // namespace
+
+// Each fetches its algorithm once: EVP_md5() and friends make OpenSSL 3 look
+// it up on every call, which costs more than hashing a small body.
+std::string sha256_hex(std::string_view bytes) {
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return digest_hex(sha256, bytes);
+}
+
 std::string md5_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  // Fetch the algorithm once: EVP_md5() makes OpenSSL 3 look it up on every
-  // call, which costs more than hashing a small body.
   static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
-  if (md5 == nullptr || EVP_Digest(bytes.data(), bytes.size(), digest, &length, md5, nullptr) != 1) {
-    return "";  // MD5 unavailable (e.g. a FIPS-only provider)
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * length, '\0');
-  for (unsigned int i = 0; i < length; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xF];
-  }
-  return out;
+  return digest_hex(md5, bytes);
 }
 
 std::string md5_of_message_attributes(const MessageAttributes& attributes) {

@@ -20,21 +20,13 @@
 
 #include <gtest/gtest.h>
 
-#include "shm/crash_point.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
+#include "tests/support/crash_trial.h"
 
 namespace shmq::shm {
-
-namespace {
-int64_t g_countdown = -1;  // per process: the child sets it after fork
-}  // namespace
-
-void crash_point() {
-  if (g_countdown > 0 && --g_countdown == 0) raise(SIGKILL);
-}
 
 namespace {
 
@@ -67,11 +59,7 @@ int index_of(std::string_view body) {
 class Segment {
  public:
   Segment() {
-    Geometry g;
-    g.counts[0] = 8;
-    g.counts[1] = 4;
-    g.counts[2] = 2;
-    g.counts[3] = 1;
+    const Geometry g = testing::small_geometry();
     size_ = segment_size(g);
     base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     v_ = format_segment(base_, size_, g, 7, false, 0x1234);
@@ -108,25 +96,6 @@ class Segment {
   SegmentView v_;
   Journal* journal_;
 };
-
-// Runs `script` in a child killed at its k-th crash point. Returns true when
-// the child ran to the end (k was past the last point).
-bool run_child(int64_t k, const std::function<void()>& script) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    g_countdown = k;
-    script();
-    _exit(0);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (WIFEXITED(st)) {
-    EXPECT_EQ(WEXITSTATUS(st), 0);
-    return true;
-  }
-  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-  return false;
-}
 
 // After the repair: drain everything with the parent's lane and check the
 // invariants. `expected` says, per message index, whether it must be there
@@ -195,7 +164,7 @@ TEST(CrashPoints, ClientKilledAtEveryPointOfItsSteps) {
     const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
 
     Journal& j = seg.journal();
-    bool finished = run_child(k, [&] {
+    bool finished = testing::run_crash_trial(k, [&] {
       Lane& lane = seg.lane(kChildLane);
       for (int i : {2, 3}) {
         std::string b = body_of(i);
@@ -248,7 +217,7 @@ TEST(CrashPoints, BrokerKilledAtEveryPointOfItsTimersAndPurge) {
     seg.send(kParentLane, 2);
     bool purged = false;
     Journal& j = seg.journal();
-    bool finished = run_child(k, [&] {
+    bool finished = testing::run_crash_trial(k, [&] {
       scan_slots(v, queue_clock_ms(v.header) + kFarFuture, nullptr);
       j.acked[0] = 1;  // the scan finished
       purge_slots(v);

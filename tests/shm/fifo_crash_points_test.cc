@@ -17,22 +17,14 @@
 
 #include <gtest/gtest.h>
 
-#include "shm/crash_point.h"
 #include "shm/fifo.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
+#include "tests/support/crash_trial.h"
 
 namespace shmq::shm {
-
-namespace {
-int64_t g_countdown = -1;  // per process: the child sets it after fork
-}  // namespace
-
-void crash_point() {
-  if (g_countdown > 0 && --g_countdown == 0) raise(SIGKILL);
-}
 
 namespace {
 
@@ -68,11 +60,7 @@ struct Journal {  // what the child got done, written after each call returned
 class FifoSegment {
  public:
   FifoSegment() {
-    Geometry g;
-    g.counts[0] = 8;
-    g.counts[1] = 4;
-    g.counts[2] = 2;
-    g.counts[3] = 1;
+    const Geometry g = testing::small_geometry();
     size_ = segment_size(g, true);
     base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     v_ = format_segment(base_, size_, g, 9, true, 0x4321);
@@ -109,23 +97,6 @@ class FifoSegment {
   SegmentView v_;
   Journal* journal_;
 };
-
-bool run_child(int64_t k, const std::function<void()>& script) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    g_countdown = k;
-    script();
-    _exit(0);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (WIFEXITED(st)) {
-    EXPECT_EQ(WEXITSTATUS(st), 0);
-    return true;
-  }
-  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-  return false;
-}
 
 void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, int64_t trial) {
   const SegmentView& v = seg.v();
@@ -207,7 +178,7 @@ TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsSteps) {
     const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
 
     Journal& j = seg.journal();
-    bool finished = run_child(k, [&] {
+    bool finished = testing::run_crash_trial(k, [&] {
       Lane& lane = seg.lane(kChildLane);
       for (int i : {3, 4})
         if (seg.send(kChildLane, i).ok()) j.acked[i] = 1;
@@ -246,7 +217,7 @@ TEST(FifoCrashPoints, BrokerKilledAtEveryPointOfItsTimersMaintenanceAndPurge) {
     Delivery pre[2];
     ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 1000, 2, pre), 2u);  // 0 and 1 of A
     Journal& j = seg.journal();
-    bool finished = run_child(k, [&] {
+    bool finished = testing::run_crash_trial(k, [&] {
       fifo_scan(v, queue_clock_ms(v.header) + kFarFuture, [](uint32_t) { return false; });
       fifo_maintain(v);
       j.acked[0] = 1;  // timers and maintenance done
