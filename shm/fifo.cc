@@ -441,7 +441,7 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   FifoMeta& m = v.meta(s);
   char* ids = v.payload(s) + sizeof(FifoMeta);
   std::memcpy(ids, group_id.data(), group_id.size());
-  std::memcpy(ids + group_id.size(), dedup_id.data(), dedup_id.size());
+  if (!dedup_id.empty()) std::memcpy(ids + group_id.size(), dedup_id.data(), dedup_id.size());
   m.group_len.store(uint32_t(group_id.size()), std::memory_order_relaxed);
   m.dedup_len.store(uint32_t(dedup_id.size()), std::memory_order_relaxed);
   m.next.store(kNil, std::memory_order_relaxed);
