@@ -1,0 +1,113 @@
+// Injected I/O errors (the JournalIo seam): a failed write or fdatasync is
+// sticky, nothing is reported durable that was not synced, and recovery
+// afterwards holds every acknowledged record.
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "tests/journal/journal_test_util.h"
+
+namespace shmq::journal {
+namespace {
+
+using testing::TempDir;
+
+// Passes calls to a real backend until `fail_after` write_syncs succeeded,
+// then fails every write_sync (and allocate, for ENOSPC) with `err`.
+class FaultyIo final : public JournalIo {
+ public:
+  FaultyIo(std::unique_ptr<JournalIo> inner, int err, int fail_after, std::atomic<int>* writes)
+      : inner_(std::move(inner)), err_(err), fail_after_(fail_after), writes_(writes) {}
+  char* buffer() override { return inner_->buffer(); }
+  size_t capacity() const override { return inner_->capacity(); }
+  int write_sync(int fd, size_t len, off_t off) override {
+    if (writes_->load() >= fail_after_) {
+      // A failed write may still have reached the disk, in part or whole:
+      // write half of it for real, then report the error.
+      if (len > 1) inner_->write_sync(fd, len / 2, off);
+      return err_;
+    }
+    ++*writes_;
+    return inner_->write_sync(fd, len, off);
+  }
+  int allocate(int fd, off_t len) override {
+    return writes_->load() >= fail_after_ && err_ == ENOSPC ? ENOSPC : inner_->allocate(fd, len);
+  }
+  int sync(int fd) override { return inner_->sync(fd); }
+  const char* name() const override { return "faulty"; }
+
+ private:
+  std::unique_ptr<JournalIo> inner_;
+  int err_;
+  int fail_after_;
+  std::atomic<int>* writes_;
+};
+
+void run_fault(int err) {
+  TempDir dir;
+  auto o = testing::small_options(dir.path());
+  o.file_size = 16 * 1024;  // rotations hit allocate too
+  std::atomic<int> writes{0};
+  o.make_io = [&](size_t cap) { return std::make_unique<FaultyIo>(make_posix_io(cap), err, 25, &writes); };
+  std::vector<uint32_t> acknowledged;
+  std::mutex mu;
+  {
+    auto j = Journal::open(o, nullptr);
+    ASSERT_TRUE(j.ok()) << j.status().to_string();
+    std::vector<std::thread> ts;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 4; ++t)
+      ts.emplace_back([&, t] {
+        for (uint32_t i = 0; i < 60; ++i) {
+          const uint32_t slot = uint32_t(t) * 1000 + i;
+          uint64_t seq = (*j)->append(RecordType::kSend, testing::send_payload(1, slot, 1, testing::body_of(slot, 1)));
+          Status s = (*j)->wait_durable(seq);
+          if (s.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            acknowledged.push_back(slot);
+          } else {
+            ++failed;
+            EXPECT_NE(s.message().find(std::strerror(err)), std::string::npos) << s.message();
+          }
+        }
+      });
+    for (auto& t : ts) t.join();
+    EXPECT_GT(failed.load(), 0);
+    EXPECT_FALSE((*j)->error().ok());
+    // Sticky: a record appended after the failure is never acknowledged.
+    uint64_t seq = (*j)->append(RecordType::kSend, testing::send_payload(1, 9999, 1, "late"));
+    EXPECT_FALSE((*j)->wait_durable(seq).ok());
+    EXPECT_LT((*j)->durable_seq(), seq);
+  }
+  EXPECT_FALSE(acknowledged.empty());
+  // Everything acknowledged is on disk; a record that failed may or may not
+  // be (the write may have landed), but nothing else shows up.
+  o.make_io = nullptr;
+  auto r = testing::recover(o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ReplayedQueue& q = r->queues()[1];
+  for (uint32_t s : acknowledged) {
+    ASSERT_TRUE(q.slots.count(s)) << "acknowledged record " << s << " lost";
+    EXPECT_EQ(q.slots[s].body, testing::body_of(s, 1));
+  }
+  for (auto& [slot, m] : q.slots) EXPECT_EQ(m.body, testing::body_of(slot, 1));
+  EXPECT_FALSE(q.slots.count(9999));
+}
+
+TEST(JournalFaults, EioIsStickyAndNothingIsFalselyAcknowledged) { run_fault(EIO); }
+TEST(JournalFaults, EnospcIsStickyAndNothingIsFalselyAcknowledged) { run_fault(ENOSPC); }
+
+TEST(JournalFaults, CannotCreateTheFirstFile) {
+  TempDir dir;
+  auto o = testing::small_options(dir.path());
+  std::atomic<int> writes{0};
+  o.make_io = [&](size_t cap) { return std::make_unique<FaultyIo>(make_posix_io(cap), ENOSPC, 0, &writes); };
+  auto j = Journal::open(o, nullptr);
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find("No space left"), std::string::npos) << j.status().message();
+}
+
+}  // namespace
+}  // namespace shmq::journal
