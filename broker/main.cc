@@ -34,6 +34,16 @@ int main(int argc, char** argv) {
       ->expected(4)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 22));
+  app.add_option("--journal-dir", options.journal_dir,
+                 "directory of the journal (durable queues); default: <data-dir>/journal");
+  app.add_option("--journal-key-file", options.journal_key_file,
+                 "encrypt the journal with AES-256-GCM: a file of 64-hex-digit keys, one per line, newest last "
+                 "(the newest encrypts new journal files; older ones still read older files)");
+  app.add_option("--journal-file-mb", options.journal_file_mb, "size of each (preallocated) journal file")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_flag("--journal-posix", options.journal_posix,
+               "write the journal with pwrite + fdatasync instead of io_uring");
   CLI11_PARSE(app, argc, argv);
   for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
   spdlog::set_level(spdlog::level::from_str(log_level));

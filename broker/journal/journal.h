@@ -96,6 +96,8 @@ class Journal {
   uint64_t last_seq() const;
   // OK, or the sticky error that stopped the journal.
   Status error() const;
+  // The errno of the sticky error; 0 while the journal works.
+  int error_errno() const { return error_.load(std::memory_order_acquire); }
   JournalStats stats() const;
 
  private:

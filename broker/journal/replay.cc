@@ -1,5 +1,7 @@
 #include "broker/journal/replay.h"
 
+#include <algorithm>
+
 namespace shmq::journal {
 
 uint64_t ReplayedQueue::live() const {
@@ -15,6 +17,7 @@ Status Replay::apply(const ScannedRecord& r) {
       if (Status st = decode(r.payload, &s); !st.ok()) return st;
       ReplayedQueue& q = queues_[s.queue_uid];
       q.uid = s.queue_uid;
+      q.max_incarnation = std::max(q.max_incarnation, s.incarnation);
       if (q.deleted) return Status::OK();
       auto it = q.slots.find(s.slot);
       if (it != q.slots.end() && it->second.incarnation > s.incarnation) return Status::OK();
@@ -39,6 +42,7 @@ Status Replay::apply(const ScannedRecord& r) {
       if (Status st = decode(r.payload, &d); !st.ok()) return st;
       ReplayedQueue& q = queues_[d.queue_uid];
       q.uid = d.queue_uid;
+      q.max_incarnation = std::max(q.max_incarnation, d.incarnation);
       auto it = q.slots.find(d.slot);
       if (it == q.slots.end()) {
         // The DELETE came first (the sender journals after publishing):

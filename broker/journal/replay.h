@@ -40,6 +40,7 @@ struct ReplayedQueue {
   uint64_t secret = 0;
   uint64_t created_s = 0;
   std::string name, attributes_json;
+  uint64_t max_incarnation = 0;  // over every SEND and DELETE seen
   std::unordered_map<uint32_t, ReplayedMessage> slots;  // slot -> message
   uint64_t live() const;
 };
