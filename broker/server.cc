@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "broker/journal/fault_io.h"
 #include "broker/journal/replay.h"
 #include "broker/journal_recovery.h"
 #include "libclient/src/client_impl.h"
@@ -155,6 +156,11 @@ bool Server::open_journal(journal::Replay* replay) {
   jo.dir = options_.journal_dir.empty() ? options_.data_dir + "/journal" : options_.journal_dir;
   jo.file_size = options_.journal_file_mb << 20;
   jo.prefer_posix = options_.journal_posix;
+  if (options_.journal_fault_errno != 0) {
+    const int err = options_.journal_fault_errno, after = options_.journal_fault_after;
+    const bool posix = options_.journal_posix;
+    jo.make_io = [=](size_t cap) { return journal::make_faulty_io(journal::make_io(cap, posix), err, after); };
+  }
   if (!options_.journal_key_file.empty()) {
     auto keys = journal::KeyRing::load(options_.journal_key_file);
     if (!keys.ok()) {
@@ -398,6 +404,8 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                           {"leases_expired", k.leases_expired.load()}, {"delays_released", k.delays_released.load()},
                           {"retention_deleted", k.retention_deleted.load()}, {"dlq_moved", k.dlq_moved.load()},
                           {"purged", k.purged.load()},
+                          {"durability", durability_name(durability_of(q->attributes))},
+                          {"journal_pending", q->view.journal.pos->tail.load() - q->view.journal.pos->head.load()},
                           {"recovery", {{"lanes_repaired", k.lanes_repaired.load()},
                                         {"cells_voided", k.cells_voided.load()},
                                         {"cells_released", k.cells_released.load()},

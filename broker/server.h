@@ -37,6 +37,10 @@ struct Options {
   std::string journal_key_file;
   uint64_t journal_file_mb = 64;
   bool journal_posix = false;  // pwrite + fdatasync even where io_uring works
+  // Tests only (with test_clock): after this many journal writes, every
+  // write fails with journal_fault_errno (EIO, ENOSPC). 0 errno: off.
+  int journal_fault_errno = 0;
+  int journal_fault_after = 0;
 };
 
 class Server {

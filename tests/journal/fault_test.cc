@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "broker/journal/fault_io.h"
 #include "tests/journal/journal_test_util.h"
 
 namespace shmq::journal {
@@ -14,43 +15,11 @@ namespace {
 
 using testing::TempDir;
 
-// Passes calls to a real backend until `fail_after` write_syncs succeeded,
-// then fails every write_sync (and allocate, for ENOSPC) with `err`.
-class FaultyIo final : public JournalIo {
- public:
-  FaultyIo(std::unique_ptr<JournalIo> inner, int err, int fail_after, std::atomic<int>* writes)
-      : inner_(std::move(inner)), err_(err), fail_after_(fail_after), writes_(writes) {}
-  char* buffer() override { return inner_->buffer(); }
-  size_t capacity() const override { return inner_->capacity(); }
-  int write_sync(int fd, size_t len, off_t off) override {
-    if (writes_->load() >= fail_after_) {
-      // A failed write may still have reached the disk, in part or whole:
-      // write half of it for real, then report the error.
-      if (len > 1) inner_->write_sync(fd, len / 2, off);
-      return err_;
-    }
-    ++*writes_;
-    return inner_->write_sync(fd, len, off);
-  }
-  int allocate(int fd, off_t len) override {
-    return writes_->load() >= fail_after_ && err_ == ENOSPC ? ENOSPC : inner_->allocate(fd, len);
-  }
-  int sync(int fd) override { return inner_->sync(fd); }
-  const char* name() const override { return "faulty"; }
-
- private:
-  std::unique_ptr<JournalIo> inner_;
-  int err_;
-  int fail_after_;
-  std::atomic<int>* writes_;
-};
-
 void run_fault(int err) {
   TempDir dir;
   auto o = testing::small_options(dir.path());
   o.file_size = 16 * 1024;  // rotations hit allocate too
-  std::atomic<int> writes{0};
-  o.make_io = [&](size_t cap) { return std::make_unique<FaultyIo>(make_posix_io(cap), err, 25, &writes); };
+  o.make_io = [&](size_t cap) { return make_faulty_io(make_posix_io(cap), err, 25); };
   std::vector<uint32_t> acknowledged;
   std::mutex mu;
   {
@@ -102,8 +71,7 @@ TEST(JournalFaults, EnospcIsStickyAndNothingIsFalselyAcknowledged) { run_fault(E
 TEST(JournalFaults, CannotCreateTheFirstFile) {
   TempDir dir;
   auto o = testing::small_options(dir.path());
-  std::atomic<int> writes{0};
-  o.make_io = [&](size_t cap) { return std::make_unique<FaultyIo>(make_posix_io(cap), ENOSPC, 0, &writes); };
+  o.make_io = [&](size_t cap) { return make_faulty_io(make_posix_io(cap), ENOSPC, 0); };
   auto j = Journal::open(o, nullptr);
   ASSERT_FALSE(j.ok());
   EXPECT_NE(j.status().message().find("No space left"), std::string::npos) << j.status().message();
