@@ -81,8 +81,8 @@ bool JournalFeed::collect(uint64_t* last_seq) {
       const uint64_t inc = widen_incarnation(s.incarnation.load(std::memory_order_acquire),
                                              shm::journal_entry_incarnation(e));
       if (shm::journal_entry_kind(e) == shm::JournalKind::kDelete) {
-        *last_seq = journal_->append(journal::RecordType::kDelete,
-                                     journal::encode(journal::DeleteRecord{uid, slot, inc}));
+        journal::append_record(journal::RecordType::kDelete, journal::encode(journal::DeleteRecord{uid, slot, inc}),
+                               &batch_);
         continue;
       }
       // SEND: copy, then check the slot still held this message throughout.
@@ -112,11 +112,13 @@ bool JournalFeed::collect(uint64_t* last_seq) {
       }
       rec.attributes = std::string_view(scratch_.data(), attrs);
       rec.body = std::string_view(scratch_.data() + attrs, body);
-      *last_seq = journal_->append(journal::RecordType::kSend, journal::encode(rec));
+      journal::append_record(rec, &batch_);
     }
     if (p != f.next) any = true;
     f.next = p;
   }
+  if (!batch_.empty()) *last_seq = journal_->append_batch(batch_);
+  batch_.clear();
   return any;
 }
 

@@ -59,7 +59,8 @@ class JournalFeed {
   std::atomic<bool> stop_{false};
   std::atomic<uint32_t> wake_{0};  // bumped to end a sleep early (stop)
   std::atomic<uint64_t> dropped_{0};  // SEND entries whose message was already gone
-  std::string scratch_;
+  std::string scratch_;  // a slot's payload, copied
+  std::string batch_;    // one pass's records
   std::thread thread_;
 };
 

@@ -113,6 +113,23 @@ uint64_t Journal::append(RecordType type, std::string_view payload) {
   return seq;
 }
 
+uint64_t Journal::append_batch(std::string_view records) {
+  uint64_t seq = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t at = pending_.size();
+    pending_.append(records);
+    while (at + kRecordHeaderSize <= pending_.size()) {
+      RecordHeader h = get_header(pending_.data() + at);
+      h.seq = seq = next_seq_++;
+      put_header(pending_.data() + at, h);
+      at += kRecordHeaderSize + h.length;
+    }
+  }
+  if (seq) cv_.notify_one();
+  return seq;
+}
+
 uint64_t Journal::last_seq() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_seq_ - 1;

@@ -88,6 +88,9 @@ class Journal {
 
   // Queues a record; returns its sequence number (> 0). Never blocks on I/O.
   uint64_t append(RecordType type, std::string_view payload);
+  // Queues several records at once (append_record's format: each header's
+  // seq is assigned here); returns the last one's sequence, 0 when empty.
+  uint64_t append_batch(std::string_view records);
   // Blocks until the record with this sequence is durable (OK) or the
   // journal has failed (its sticky error).
   Status wait_durable(uint64_t seq);

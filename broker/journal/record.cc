@@ -14,6 +14,11 @@ static_assert(std::endian::native == std::endian::little);
 
 class Writer {
  public:
+  Writer() = default;
+  explicit Writer(std::string* into) : s_(std::move(*into)), into_(into) {}
+  ~Writer() {
+    if (into_) *into_ = std::move(s_);
+  }
   template <class T>
   void put(T v) {
     char b[sizeof(T)];
@@ -28,7 +33,24 @@ class Writer {
 
  private:
   std::string s_;
+  std::string* into_ = nullptr;
 };
+
+template <class W>
+void put_send(W& w, const SendRecord& r) {
+  w.put(r.queue_uid);
+  w.put(r.slot);
+  w.put(r.incarnation);
+  w.put(r.sent_epoch_ms);
+  w.put(r.visible_epoch_ms);
+  w.put(r.sequence_number);
+  w.put(r.sender_uid);
+  w.put(r.receive_count);
+  w.bytes(r.attributes);
+  w.bytes(r.body);
+  w.bytes(r.group_id);
+  w.bytes(r.dedup_id);
+}
 
 class Reader {
  public:
@@ -62,19 +84,31 @@ class Reader {
 
 std::string encode(const SendRecord& r) {
   Writer w;
-  w.put(r.queue_uid);
-  w.put(r.slot);
-  w.put(r.incarnation);
-  w.put(r.sent_epoch_ms);
-  w.put(r.visible_epoch_ms);
-  w.put(r.sequence_number);
-  w.put(r.sender_uid);
-  w.put(r.receive_count);
-  w.bytes(r.attributes);
-  w.bytes(r.body);
-  w.bytes(r.group_id);
-  w.bytes(r.dedup_id);
+  put_send(w, r);
   return w.take();
+}
+
+void append_record(const SendRecord& r, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + kRecordHeaderSize);
+  {
+    Writer w(out);
+    put_send(w, r);
+  }
+  RecordHeader h;
+  h.length = uint32_t(out->size() - at - kRecordHeaderSize);
+  h.type = RecordType::kSend;
+  put_header(out->data() + at, h);
+}
+
+void append_record(RecordType type, std::string_view payload, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + kRecordHeaderSize);
+  RecordHeader h;
+  h.length = uint32_t(payload.size());
+  h.type = type;
+  put_header(out->data() + at, h);
+  out->append(payload);
 }
 
 Status decode(std::string_view p, SendRecord* r) {
