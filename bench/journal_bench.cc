@@ -204,7 +204,7 @@ int run_recovery(const std::string& dir, uint64_t n) {
   const auto t1 = Clock::now();
   shm::Geometry g;
   g.counts[0] = uint32_t(n);
-  const size_t size = shm::segment_size(g);
+  const size_t size = shm::segment_size(g, false);
   void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   shm::SegmentView v = shm::format_segment(mem, size, g, 1, false, 42);
   v.header->config.retention_s.store(345600);

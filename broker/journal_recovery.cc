@@ -11,7 +11,17 @@
 
 namespace shmq::broker {
 
-shm::Durability durability_of(const QueueAttributes& a) {
+Status check_durability(const QueueAttributes& a, bool fifo) {
+  auto it = a.find("Durability");
+  if (fifo && it != a.end() && it->second != "memory")
+    return Status("InvalidAttributeValue", "Invalid value for the parameter Durability. Reason: FIFO queues are "
+                                           "memory-only for now (Durability=memory); async and sync need standard "
+                                           "queues.");
+  return Status::OK();
+}
+
+shm::Durability durability_of(const QueueAttributes& a, bool fifo) {
+  if (fifo) return shm::Durability::kMemory;
   auto it = a.find("Durability");
   if (it == a.end() || it->second == "async") return shm::Durability::kAsync;
   if (it->second == "sync") return shm::Durability::kSync;
@@ -48,9 +58,12 @@ Status restore_queue(QueueRecord* q, journal::ReplayedQueue& jq, uint64_t* resto
   // The segment was formatted a moment ago and nobody maps it: its secret
   // may still change, and must, so the old MessageIds and handles hold.
   v.header->secret = jq.secret;
-  if (q->fifo && jq.live() > 0)
-    return Status("InternalError", "queue " + q->name + ": restoring FIFO messages is not supported yet (" +
-                                       std::to_string(jq.live()) + " journaled messages not restored)");
+  if (q->fifo) {  // FIFO queues are memory-only for now (durability_of): nothing to restore
+    if (jq.live() > 0)
+      return Status("InternalError", "queue " + q->name + ": restoring FIFO messages is not supported yet (" +
+                                         std::to_string(jq.live()) + " journaled messages not restored)");
+    return Status::OK();
+  }
   const uint64_t now_q = shm::queue_clock_ms(v.header);
   const uint64_t now_epoch = shm::epoch_ms(v.header, now_q);
   const uint64_t retention_ms = uint64_t(v.header->config.retention_s.load()) * 1000;

@@ -14,7 +14,11 @@
 namespace shmq::broker {
 
 // A queue's Durability attribute (memory | async | sync); async by default.
-shm::Durability durability_of(const QueueAttributes& attributes);
+// FIFO queues are memory-only for now (their journal records and rebuild are
+// not done yet): always memory.
+shm::Durability durability_of(const QueueAttributes& attributes, bool fifo);
+// Refuses Durability async|sync on a FIFO queue, with the reason.
+Status check_durability(const QueueAttributes& attributes, bool fifo);
 const char* durability_name(shm::Durability d);
 
 // The QUEUE_STATE record of a queue: name, flags, segment secret, attributes.

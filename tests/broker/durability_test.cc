@@ -78,6 +78,14 @@ TEST(Durability, AttributeIsValidatedAndShown) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), "InvalidAttributeValue");
   EXPECT_FALSE(client->open_queue("b").ok()) << "a refused create must create nothing";
+  // FIFO queues are memory-only for now, and say so.
+  auto fifo_sync = client->create_queue("f.fifo", {{"FifoQueue", "true"}, {"Durability", "sync"}});
+  ASSERT_FALSE(fifo_sync.ok());
+  EXPECT_NE(fifo_sync.status().message().find("FIFO queues are memory-only"), std::string::npos);
+  auto fifo = client->create_queue("g.fifo", {{"FifoQueue", "true"}});
+  ASSERT_TRUE(fifo.ok()) << fifo.status().to_string();
+  EXPECT_EQ((*fifo)->get_attributes({"Durability"}).value()["Durability"], "memory");
+  EXPECT_FALSE(client->set_queue_attributes("g.fifo", {{"Durability", "async"}}).ok());
   ASSERT_TRUE(client->set_queue_attributes("d", {{"Durability", "memory"}}).ok());
   EXPECT_EQ((*dflt)->get_attributes({"Durability"}).value()["Durability"], "memory");
   // The command line passes it through too.
