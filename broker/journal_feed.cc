@@ -34,10 +34,15 @@ uint64_t widen_incarnation(uint64_t current, uint32_t low) {
 }  // namespace
 
 JournalFeed::JournalFeed(journal::Journal* journal) : journal_(journal) {
+  journal_->set_on_durable([this](uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    release(seq);
+  });
   thread_ = std::thread([this] { run(); });
 }
 
 JournalFeed::~JournalFeed() {
+  journal_->set_on_durable(nullptr);
   stop_.store(true);
   wake_.fetch_add(1);
   shm::futex_wake_all(&wake_);
@@ -61,9 +66,10 @@ void JournalFeed::remove_queue(uint32_t uid) {
   feeds_.erase(uid);
 }
 
-bool JournalFeed::collect(uint64_t* last_seq) {
+bool JournalFeed::collect() {
   bool any = false;
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Feed*> advanced;
   for (auto& [uid, f] : feeds_) {
     const shm::SegmentView& v = f.view;
     const shm::RingView& r = v.journal;
@@ -114,24 +120,37 @@ bool JournalFeed::collect(uint64_t* last_seq) {
       rec.body = std::string_view(scratch_.data() + attrs, body);
       journal::append_record(rec, &batch_);
     }
-    if (p != f.next) any = true;
+    if (p != f.next) {
+      any = true;
+      advanced.push_back(&f);
+    }
     f.next = p;
   }
-  if (!batch_.empty()) *last_seq = journal_->append_batch(batch_);
+  if (!any) return false;
+  // The last sequence appended so far covers this pass's records (or, when
+  // every entry was dropped, whatever was appended before them).
+  const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(batch_);
   batch_.clear();
-  return any;
+  for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
+  release(journal_->durable_seq());  // it may be durable already
+  return true;
 }
 
-// Everything collected is durable: hand the cells back and move each head,
-// which is what sync senders wait for.
-void JournalFeed::release_all() {
-  std::lock_guard<std::mutex> lock(mu_);
+// The records of every mark up to durable_seq are on disk: hand the cells
+// back and move each head, which is what sync senders wait for.
+void JournalFeed::release(uint64_t durable_seq) {
   for (auto& [uid, f] : feeds_) {
+    uint64_t end = 0;
+    while (!f.marks.empty() && f.marks.front().seq <= durable_seq) {
+      end = f.marks.front().end;
+      f.marks.pop_front();
+    }
+    if (end == 0) continue;
     const shm::RingView& r = f.view.journal;
-    uint64_t head = r.pos->head.load(std::memory_order_relaxed);
-    if (head == f.next) continue;
-    for (uint64_t p = head; p < f.next; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
-    r.pos->head.store(f.next, std::memory_order_seq_cst);
+    const uint64_t head = r.pos->head.load(std::memory_order_relaxed);
+    if (end <= head) continue;
+    for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
+    r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
     if (j.durable_waiters.load(std::memory_order_seq_cst) != 0) {
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
@@ -194,13 +213,7 @@ void JournalFeed::run() {
       sleep_idle();  // a failed journal consumes nothing more
       continue;
     }
-    uint64_t last_seq = 0;
-    if (!collect(&last_seq)) {
-      sleep_idle();
-      continue;
-    }
-    if (last_seq != 0 && !journal_->wait_durable(last_seq).ok()) continue;  // propagated next turn
-    release_all();
+    if (!collect()) sleep_idle();
   }
 }
 

@@ -6,11 +6,14 @@
 // One pass: for each queue, read the published entries from where the last
 // pass stopped; for a SEND copy the slot (seqlock: re-check incarnation and
 // state after the copy, so a message deleted and recycled meanwhile is
-// dropped); append the records; wait until the journal says they are
-// durable (group commit: whatever arrives during that fdatasync is the next
-// pass); then advance the heads. Idle, it sleeps on every queue's doorbell
-// (futex_waitv) for at most 2 ms, so `async` records reach the disk within
-// a few milliseconds while `sync` senders ring the doorbell.
+// dropped); append the records and remember (ring position, last sequence).
+// The feed never waits for the disk: it keeps collecting while the writer
+// syncs, so whatever arrives during one fdatasync is the next batch (group
+// commit). The writer's on_durable callback releases each ring's cells up
+// to the positions whose records are durable and advances the heads. Idle,
+// the feed sleeps on every queue's doorbell (futex_waitv) for at most 2 ms,
+// so `async` records reach the disk within a few milliseconds while `sync`
+// senders ring the doorbell.
 //
 // A journal failure is copied into every segment's journal.error (sticky):
 // sync senders then fail at once, and nothing more is consumed.
@@ -21,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -43,13 +47,18 @@ class JournalFeed {
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
+  struct Mark {
+    uint64_t end;  // ring positions before it ...
+    uint64_t seq;  // ... are journaled once this sequence is durable
+  };
   struct Feed {
     shm::SegmentView view;
     uint64_t next = 0;  // next ring position to read
+    std::deque<Mark> marks;
   };
   void run();
-  bool collect(uint64_t* last_seq);
-  void release_all();
+  bool collect();
+  void release(uint64_t durable_seq);  // REQUIRES: mu_ held
   void sleep_idle();
   void propagate_error();
 

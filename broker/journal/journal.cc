@@ -130,6 +130,11 @@ uint64_t Journal::append_batch(std::string_view records) {
   return seq;
 }
 
+void Journal::set_on_durable(std::function<void(uint64_t)> callback) {
+  std::lock_guard<std::mutex> lock(callback_mu_);
+  on_durable_ = std::move(callback);
+}
+
 uint64_t Journal::last_seq() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_seq_ - 1;
@@ -190,6 +195,10 @@ void Journal::run() {
     durable_seq_.store(last, std::memory_order_release);
     durable_futex_.fetch_add(1, std::memory_order_seq_cst);
     if (waiters_.load(std::memory_order_seq_cst) != 0) shm::futex_wake_all(&durable_futex_);
+    {
+      std::lock_guard<std::mutex> lock(callback_mu_);
+      if (on_durable_) on_durable_(last);
+    }
     ++batches_;
     remove_victims();
   }

@@ -99,6 +99,10 @@ class Journal {
   uint64_t last_seq() const;
   // OK, or the sticky error that stopped the journal.
   Status error() const;
+  // Called by the writer thread each time durable_seq() moves, with its new
+  // value (the broker's feed releases ring cells there). set_on_durable
+  // returns only when no call to the previous callback is running.
+  void set_on_durable(std::function<void(uint64_t)> callback);
   // The errno of the sticky error; 0 while the journal works.
   int error_errno() const { return error_.load(std::memory_order_acquire); }
   JournalStats stats() const;
@@ -129,6 +133,8 @@ class Journal {
   std::atomic<uint32_t> waiters_{0};
   std::atomic<int> error_{0};
   std::string error_what_;  // set once, before error_ (release)
+  std::mutex callback_mu_;  // held while on_durable_ runs
+  std::function<void(uint64_t)> on_durable_;
 
   // Writer thread only (and open() before it starts).
   struct FileInfo {
