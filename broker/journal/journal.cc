@@ -21,6 +21,16 @@ constexpr size_t kCopyBudget = 1u << 20;  // bytes copied per batch, to bound a 
 
 uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+bool has_valid_header(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // let the scan report why it cannot be read
+  char buf[kFileHeaderSize];
+  const ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  close(fd);
+  FileHeader h;
+  return n == ssize_t(sizeof(buf)) && decode_file_header(buf, size_t(n), &h).ok();
+}
+
 }  // namespace
 
 Journal::Journal(JournalOptions options) : o_(std::move(options)) {}
@@ -49,6 +59,16 @@ Result<std::unique_ptr<Journal>> Journal::open(JournalOptions options, const Rec
       ++rs.records;
       return replay ? replay(r) : Status::OK();
     };
+    if (i + 1 == ids.size() && !has_valid_header(path)) {
+      // The newest file's header never reached the disk: the broker died
+      // while creating it (start_file syncs the header before any record
+      // goes in), so it holds nothing. An older file with a bad header is
+      // real damage and stops the start below.
+      spdlog::warn("journal: {} has no valid header (a crash while it was created); removing it", path);
+      ::unlink(path.c_str());
+      fsync(j->dir_fd_);
+      continue;
+    }
     auto scan = scan_file(path, j->o_.keys, visit);
     if (!scan.ok()) return scan.status();
     max_id = std::max(max_id, ids[i]);

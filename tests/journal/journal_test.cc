@@ -1,6 +1,7 @@
 // The journal writer: durability, group commit, recovery of what was written,
 // with both I/O backends.
 #include <atomic>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -89,6 +90,37 @@ TEST(Journal, SequencesContinueAfterReopenAndNewFileEachStart) {
   ASSERT_TRUE((*j)->wait_durable(second).ok());
   auto after = list_files(dir.path());
   EXPECT_GT(after.back(), before.back()) << "a restart must never append to an old file";
+}
+
+TEST(Journal, ANewestFileWithoutHeaderIsACrashDuringCreation) {
+  TempDir dir;
+  auto o = testing::small_options(dir.path());
+  {
+    auto j = Journal::open(o, nullptr);
+    ASSERT_TRUE(j.ok());
+    ASSERT_TRUE((*j)->wait_durable((*j)->append(RecordType::kSend, testing::send_payload(1, 1, 1, "kept"))).ok());
+  }
+  // The broker died after creating the next file, before its header was on
+  // disk: empty, or preallocated zeros.
+  for (uint64_t size : {uint64_t(0), uint64_t(65536)}) {
+    const std::string torn = file_name(dir.path(), list_files(dir.path()).back() + 1);
+    {
+      std::ofstream f(torn);
+    }
+    ASSERT_EQ(truncate(torn.c_str(), off_t(size)), 0);
+    auto r = testing::recover(o);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r->queues()[1].slots[1].body, "kept");
+  }
+  // An older file with a bad header is damage: the start stops, saying so.
+  const std::string first = file_name(dir.path(), list_files(dir.path()).front());
+  std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(0);
+  f.write("XXXX", 4);
+  f.close();
+  auto bad = testing::recover(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad magic"), std::string::npos) << bad.status().message();
 }
 
 TEST(Journal, QueueRecordsReplay) {
