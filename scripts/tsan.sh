@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ThreadSanitizer build of the tests that run threads against one mapping
 # (the ring stress, the slot machine, the journal writer and feed, and the
-# multi-process lease tests whose
-# broker and clients are all TSan-instrumented). Not part of CI's time budget;
+# multi-process lease and FIFO tests whose broker and clients are all
+# TSan-instrumented). Not part of CI's time budget;
 # run it when touching shm/ or the client's threading.
 set -euo pipefail
 root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
