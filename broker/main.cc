@@ -1,5 +1,7 @@
 // shmq-broker: owns the queue segments, serves the control socket, runs the
 // timers and reaps dead clients. See docs/architecture.md.
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -34,7 +36,34 @@ int main(int argc, char** argv) {
       ->expected(4)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 22));
+  app.add_option("--journal-dir", options.journal_dir,
+                 "directory of the journal (durable queues); default: <data-dir>/journal");
+  app.add_option("--journal-key-file", options.journal_key_file,
+                 "encrypt the journal with AES-256-GCM: a file of 64-hex-digit keys, one per line, newest last "
+                 "(the newest encrypts new journal files; older ones still read older files)");
+  app.add_option("--journal-file-mb", options.journal_file_mb, "size of each (preallocated) journal file")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_flag("--journal-posix", options.journal_posix,
+               "write the journal with pwrite + fdatasync instead of io_uring");
+  std::string journal_fault;
+  app.add_option("--test-journal-fault", journal_fault,
+                 "tests only (needs --test-clock): EIO:N or ENOSPC:N makes every journal write after the "
+                 "first N fail")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v.rfind("EIO:", 0) == 0 || v.rfind("ENOSPC:", 0) == 0 ? "" : "expected EIO:N or ENOSPC:N";
+          },
+          "EIO:N|ENOSPC:N"));
   CLI11_PARSE(app, argc, argv);
+  if (!journal_fault.empty()) {
+    if (!options.test_clock) {
+      std::fprintf(stderr, "--test-journal-fault needs --test-clock\n");
+      return 2;
+    }
+    options.journal_fault_errno = journal_fault.rfind("EIO:", 0) == 0 ? EIO : ENOSPC;
+    options.journal_fault_after = std::atoi(journal_fault.c_str() + journal_fault.find(':') + 1);
+  }
   for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ shmq-broker: %v");

@@ -21,6 +21,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "broker/journal/fault_io.h"
+#include "broker/journal/replay.h"
+#include "broker/journal_recovery.h"
 #include "libclient/src/client_impl.h"
 #include "libclient/src/control_channel.h"
 #include "shm/fifo.h"
@@ -55,6 +58,7 @@ Server::Server(Options options)
       registry_(options_.data_dir, instance_tag(options_.socket_path), options_.geometry) {}
 
 Server::~Server() {
+  feed_.reset();  // before the segments and the journal go
   for (auto& [fd, c] : connections_) close(fd);
   for (auto& [fd, id] : orphan_pidfds_) close(fd);
   if (listen_fd_ >= 0) {
@@ -92,14 +96,24 @@ bool Server::setup() {
     if (pwrite(lock_fd_, me.data(), me.size(), 0) < 0) spdlog::warn("cannot record pid in {}", lock_path);
   }
 
+  // Block the stop signals before any thread starts (the journal's threads
+  // inherit the mask), so they reach the signalfd, not a default action.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  journal::Replay replay;
+  if (!open_journal(&replay)) return false;
   std::vector<std::string> recreated;
   if (Status s = registry_.load(&recreated); !s.ok()) {
     spdlog::critical("{}", s.to_string());
     return false;
   }
-  for (const auto& name : recreated)
-    spdlog::warn("queue {}: its segment was gone (reboot?) and was recreated empty", name);
+  restore_lost_queues(recreated, &replay);
   adopt_or_repair_lanes();
+  feed_ = std::make_unique<JournalFeed>(journal_.get());
+  for (auto& [name, q] : registry_.queues()) journal_queue_state(q.get());
 
   unlink(options_.socket_path.c_str());
   listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -116,11 +130,6 @@ bool Server::setup() {
     return false;
   }
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
@@ -138,6 +147,82 @@ bool Server::setup() {
     epoll_ctl(epoll_, EPOLL_CTL_ADD, pfd, &ev);
   }
   return true;
+}
+
+// Reads the journal (recovery) into *replay and opens it for writing. A
+// wrong or missing key, or an unreadable journal, stops the start.
+bool Server::open_journal(journal::Replay* replay) {
+  journal::JournalOptions jo;
+  jo.dir = options_.journal_dir.empty() ? options_.data_dir + "/journal" : options_.journal_dir;
+  jo.file_size = options_.journal_file_mb << 20;
+  jo.prefer_posix = options_.journal_posix;
+  if (options_.journal_fault_errno != 0) {
+    const int err = options_.journal_fault_errno, after = options_.journal_fault_after;
+    const bool posix = options_.journal_posix;
+    jo.make_io = [=](size_t cap) { return journal::make_faulty_io(journal::make_io(cap, posix), err, after); };
+  }
+  if (!options_.journal_key_file.empty()) {
+    auto keys = journal::KeyRing::load(options_.journal_key_file);
+    if (!keys.ok()) {
+      spdlog::critical("{}", keys.status().message());
+      return false;
+    }
+    jo.keys = std::move(keys.value());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  journal::RecoveryStats rs;
+  auto j = journal::Journal::open(
+      std::move(jo), [&](const journal::ScannedRecord& r) { return replay->apply(r); }, &rs);
+  if (!j.ok()) {
+    spdlog::critical("cannot open the journal: {}", j.status().message());
+    return false;
+  }
+  journal_ = std::move(j.value());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  if (rs.records > 0)
+    spdlog::info("journal: read {} record(s) from {} file(s) in {} ms ({} with a torn tail); writing with {}",
+                 rs.records, rs.files, ms, rs.cut_files, journal_->stats().backend);
+  return true;
+}
+
+void Server::restore_lost_queues(const std::vector<std::string>& recreated, journal::Replay* replay) {
+  for (const auto& name : recreated) {
+    QueueRecord* q = registry_.find(name);
+    if (!q) continue;
+    auto it = replay->queues().find(q->uid);
+    if (it == replay->queues().end() || !it->second.known) {
+      spdlog::warn("queue {}: its segment was gone (reboot?) and the journal holds nothing of it: recreated empty",
+                   name);
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    uint64_t restored = 0;
+    Status s = restore_queue(q, it->second, &restored);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    if (!s.ok())
+      spdlog::error("queue {}: its segment was gone and could not be rebuilt from the journal: {}", name, s.message());
+    else
+      spdlog::warn("queue {}: its segment was gone (reboot?); rebuilt from the journal: {} message(s) in {} ms", name,
+                   restored, ms);
+    replay->queues().erase(it);  // free the bodies as we go
+  }
+}
+
+nlohmann::json Server::journal_json() const {
+  journal::JournalStats js = journal_->stats();
+  Status err = journal_->error();
+  return json{{"backend", js.backend}, {"files", js.files}, {"disk_bytes", js.disk_bytes},
+              {"live_bytes", js.live_bytes}, {"live_messages", js.live_messages}, {"batches", js.batches},
+              {"records", js.records}, {"compaction_copies", js.copies}, {"files_removed", js.files_removed},
+              {"durable_seq", journal_->durable_seq()}, {"sends_dropped", feed_ ? feed_->dropped() : 0},
+              {"error", err.ok() ? "" : err.message()}};
+}
+
+void Server::journal_queue_state(QueueRecord* q) {
+  q->view.header->journal.durability.store(uint32_t(durability_of(q->attributes, q->fifo)), std::memory_order_release);
+  if (feed_) feed_->add_queue(q->uid, q->view);
+  journal_->append(journal::RecordType::kQueueState, queue_state_payload(*q));
 }
 
 // After a restart, lanes still name the clients of the previous run. A client
@@ -319,6 +404,8 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                           {"leases_expired", k.leases_expired.load()}, {"delays_released", k.delays_released.load()},
                           {"retention_deleted", k.retention_deleted.load()}, {"dlq_moved", k.dlq_moved.load()},
                           {"purged", k.purged.load()},
+                          {"durability", durability_name(durability_of(q->attributes, q->fifo))},
+                          {"journal_pending", q->view.journal.pos->tail.load() - q->view.journal.pos->head.load()},
                           {"recovery", {{"lanes_repaired", k.lanes_repaired.load()},
                                         {"cells_voided", k.cells_voided.load()},
                                         {"cells_released", k.cells_released.load()},
@@ -329,7 +416,8 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                   {"stats", {{"queues", queues},
                              {"broker", {{"pid", getpid()}, {"clients", clients_.size()},
                                          {"orphans_watched", orphans_.size()},
-                                         {"clients_reaped", clients_reaped_}}}}}}.dump();
+                                         {"clients_reaped", clients_reaped_}}},
+                             {"journal", journal_json()}}}}.dump();
     }
     if (op == "advance_clock") {
       if (!options_.test_clock)
@@ -363,10 +451,15 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
       QueueRecord* existing = registry_.find(name);
       if (existing && !allowed(c, *existing, "send") && !allowed(c, *existing, "receive"))
         return access_denied("CreateQueue", name).dump();
+      if (auto f = attrs.find("FifoQueue"); f != attrs.end() && f->second == "true")
+        if (Status d = check_durability(attrs, true); !d.ok()) return wire::error_reply(d).dump();
       auto q = registry_.create(name, attrs, c.uid, c.gid, clock_skew_ms_);
       if (!q.ok()) return wire::error_reply(q.status()).dump();
       *fd_out = q.value()->fd();
-      if (!existing) spdlog::info("created queue {} (uid {}) for uid {}", name, q.value()->uid, c.uid);
+      if (!existing) {
+        journal_queue_state(q.value());
+        spdlog::info("created queue {} (uid {}) for uid {}", name, q.value()->uid, c.uid);
+      }
       return json{{"ok", true}, {"name", name}, {"url", q.value()->url()}}.dump();
     }
 
@@ -410,6 +503,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                                 "DeduplicationScope", "FifoThroughputLimit", "Durability"})
         if (auto it = q->attributes.find(extra); it != q->attributes.end()) all[extra] = it->second;
       if (q->fifo) all["FifoQueue"] = "true";
+      all["Durability"] = durability_name(durability_of(q->attributes, q->fifo));
       std::vector<std::string> names = req.value("names", std::vector<std::string>{"All"});
       QueueAttributes out;
       for (const auto& n : names) {
@@ -430,12 +524,18 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
     }
     if (!allowed(c, *q, "admin")) return access_denied(op, name).dump();
     if (op == "set_queue_attributes") {
-      Status s = registry_.set_attributes(q, req.value("attributes", QueueAttributes{}));
+      const QueueAttributes attrs = req.value("attributes", QueueAttributes{});
+      if (Status d = check_durability(attrs, q->fifo); !d.ok()) return wire::error_reply(d).dump();
+      Status s = registry_.set_attributes(q, attrs);
       q->next_deadline_ms = 0;  // retention may have shrunk: rescan
+      if (s.ok()) journal_queue_state(q);
       return (s.ok() ? json{{"ok", true}} : wire::error_reply(s)).dump();
     }
     if (op == "delete_queue") {
+      const uint32_t uid = q->uid;
+      feed_->remove_queue(uid);  // before the segment is unmapped
       registry_.remove(name);
+      journal_->append(journal::RecordType::kQueueDelete, journal::encode(journal::QueueRecordRef{uid}));
       spdlog::info("deleted queue {}", name);
       return json{{"ok", true}}.dump();
     }
@@ -446,6 +546,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                     "Only one PurgeQueue operation on " + name + " is allowed every 60 seconds.").dump();
       q->last_purge_ms = now;
       uint64_t n = shm::purge_slots(q->view);
+      journal_->append(journal::RecordType::kPurge, journal::encode(journal::QueueRecordRef{q->uid}));
       spdlog::info("purged {} message(s) from {}", n, name);
       return json{{"ok", true}, {"purged", n}}.dump();
     }

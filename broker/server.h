@@ -13,8 +13,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "broker/journal/journal.h"
+#include "broker/journal/replay.h"
+#include "broker/journal_feed.h"
 #include "broker/registry.h"
 
 namespace shmq::broker {
@@ -25,6 +31,16 @@ struct Options {
   bool test_clock = false;
   uint32_t tick_ms = 10;
   shm::Geometry geometry;
+  // Durability (docs/architecture.md): the journal's directory (empty:
+  // <data_dir>/journal), its key file (empty: not encrypted), file size.
+  std::string journal_dir;
+  std::string journal_key_file;
+  uint64_t journal_file_mb = 64;
+  bool journal_posix = false;  // pwrite + fdatasync even where io_uring works
+  // Tests only (with test_clock): after this many journal writes, every
+  // write fails with journal_fault_errno (EIO, ENOSPC). 0 errno: off.
+  int journal_fault_errno = 0;
+  int journal_fault_after = 0;
 };
 
 class Server {
@@ -45,6 +61,12 @@ class Server {
   };
 
   bool setup();
+  bool open_journal(journal::Replay* replay);
+  void restore_lost_queues(const std::vector<std::string>& recreated, journal::Replay* replay);
+  // The journal learns of a queue's creation or change (its state record),
+  // and the queue's segment of its durability.
+  void journal_queue_state(QueueRecord* q);
+  nlohmann::json journal_json() const;
   void adopt_or_repair_lanes();
   void accept_clients();
   void serve(int fd);
@@ -69,6 +91,8 @@ class Server {
   std::map<uint32_t, int> orphans_;           // client id -> pidfd (from a previous broker run)
   std::map<int, uint32_t> orphan_pidfds_;     // pidfd -> client id
   uint64_t clients_reaped_ = 0;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<JournalFeed> feed_;  // declared after journal_: stops first
 };
 
 }  // namespace shmq::broker

@@ -35,7 +35,7 @@
 namespace shmq::shm {
 
 inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;  // 2: FIFO tables; 3: the journal ring
 inline constexpr uint32_t kMaxLanes = 256;
 inline constexpr uint32_t kNumClasses = 4;
 inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker
@@ -283,6 +283,29 @@ struct Counters {  // broker writes; `shmq stats` prints them
   std::atomic<uint64_t> purged;
 };
 
+// ---------------------------------------------------------------------------
+// Durability (journal_ring.h): the journal ring tells the broker's journal
+// thread what to persist. Entries are kind:2 | slot:30 | incarnation:32.
+// Producers: any process through its lane (intent before claim, as every
+// ring). Consumer: the broker's journal thread only, which releases a cell
+// and advances head only once the record is on disk, so head is also the
+// durable position a sync sender waits for.
+// ---------------------------------------------------------------------------
+inline constexpr uint32_t kJournalRing = kNumClasses + 1;  // ring id in lane intents
+
+struct alignas(kCacheLine) JournalControl {
+  std::atomic<uint32_t> durability;  // broker: 0 memory, 1 async, 2 sync (Durability)
+  std::atomic<uint32_t> error;       // broker: errno of a failed journal write, sticky; 0 none
+  uint32_t capacity;                 // broker at format: power of two >= 2 x total slots
+  uint32_t reserved;
+  uint64_t cells_offset;             // broker at format: Cell[capacity]
+  RingPositions ring;                // tail: producers (CAS); head: the broker's journal thread
+  alignas(kCacheLine) std::atomic<uint32_t> durable_futex;  // broker: bumped when head moves and waiters != 0
+  std::atomic<uint32_t> durable_waiters;                    // sync senders, around their sleep
+  std::atomic<uint32_t> doorbell;                           // sync senders: bumped to wake the journal thread
+  std::atomic<uint32_t> collector_sleeping;                 // broker: 1 while its journal thread sleeps
+};
+
 struct alignas(4096) Header {
   // --- identity: broker at format; layout_version last (release) ---
   uint64_t magic;
@@ -326,6 +349,9 @@ struct alignas(4096) Header {
   // --- FIFO ---
   alignas(kCacheLine) std::atomic<uint64_t> fifo_seq;     // appenders: last SequenceNumber
   alignas(kCacheLine) std::atomic<uint64_t> group_insert_lock;  // 0 or holder lane + 1
+
+  // --- durability: appended last, so the fields above keep their offsets ---
+  JournalControl journal;
 };
 static_assert(sizeof(Header) == 4096 || sizeof(Header) % 4096 == 0);
 

@@ -4,6 +4,7 @@
 
 #include "shm/crash_point.h"
 #include "shm/futex.h"
+#include "shm/journal_ring.h"
 #include "shm/ring.h"
 #include "shm/validation.h"
 
@@ -141,23 +142,25 @@ void release_reserved_slot(const SegmentView& v, Lane& lane, uint32_t s) {
 }
 
 Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out) {
+  if (Status j = journal_precheck(v); !j.ok()) return j;
   uint32_t s = 0;
   if (Status st = claim_slot(v, lane, in.attributes_size + in.body.size(), &s); !st.ok()) return st;
   Slot& slot = v.slot(s);
   const uint32_t g = gen_of(slot.state.load(std::memory_order_relaxed));
   const uint64_t now = write_message(v, s, 0, in);
-  if (out) *out = SendOutput{s, slot.incarnation.load(std::memory_order_relaxed)};
+  const uint64_t inc = slot.incarnation.load(std::memory_order_relaxed);
+  if (out) *out = SendOutput{s, inc};
 
   if (in.delay_ms > 0) {
     slot.state.store(make_state(SlotState::kDelayed, g, now + in.delay_ms), std::memory_order_release);
     SHMQ_CRASH_POINT();
     lane.op.store(0, std::memory_order_relaxed);
-    return Status::OK();
+    return journal_after_send(v, lane, s, inc);
   }
   slot.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_release);
   SHMQ_CRASH_POINT();
   publish_visible(v, lane, s, g);
-  return Status::OK();
+  return journal_after_send(v, lane, s, inc);
 }
 
 size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
@@ -263,6 +266,7 @@ Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
     if (slot.state.compare_exchange_strong(st, deleted, std::memory_order_acq_rel)) break;
   }
   SHMQ_CRASH_POINT();
+  journal_after_delete(v, lane, h.slot, h.incarnation);
   free_deleted_slot(v, lane, h.slot, h.gen);
   return Status::OK();
 }

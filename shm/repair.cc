@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shm/fifo.h"
+#include "shm/journal_ring.h"
 #include "shm/queue_ops.h"
 #include "shm/ring.h"
 
@@ -65,6 +66,7 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   uint64_t popped_token = kTombstone;  // FIFO: a group token the lane popped
 
   const uint32_t ring_id = intent ? intent_ring(intent) : 0;
+  if (intent != 0 && ring_id == kJournalRing) repair_journal_intent(v, dead, intent, live);
   if (intent != 0 && ring_id <= kNumClasses) {
     const RingView& r = ring_id == kReadyRing ? v.ready : v.free[ring_id - 1];
     const uint64_t p = intent_pos(intent);

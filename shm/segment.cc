@@ -3,6 +3,8 @@
 #include <cstring>
 #include <new>
 
+#include "shm/journal_ring.h"
+
 namespace shmq::shm {
 namespace {
 
@@ -53,7 +55,7 @@ uint64_t plan(const Geometry& g, bool fifo, Header* h) {
     h->dedup_offset = off;
     off = align_up(off + sizeof(DedupBucket) * uint64_t(h->dedup_buckets), 4096);
   }
-  return off;
+  return plan_journal_ring(h, off);
 }
 
 SegmentView make_view(char* base, size_t size) {
@@ -80,6 +82,7 @@ SegmentView make_view(char* base, size_t size) {
     v.groups = reinterpret_cast<Group*>(base + h->groups_offset);
     v.dedup = reinterpret_cast<DedupBucket*>(base + h->dedup_offset);
   }
+  v.journal = journal_ring_view(base, h);
   return v;
 }
 
@@ -127,6 +130,7 @@ SegmentView format_segment(void* base, size_t size, const Geometry& g, uint32_t 
     for (uint32_t s = 0; s < k.count; ++s)
       v.slots[c][s].state.store(make_state(SlotState::kFree, 0, 0), std::memory_order_relaxed);
   }
+  format_journal_ring(v);
   h->epoch_offset_ms.store(measure_epoch_offset_ms(h), std::memory_order_relaxed);
   h->layout_version.store(kLayoutVersion, std::memory_order_release);
   return v;
@@ -167,6 +171,9 @@ Result<SegmentView> attach_segment(void* base, size_t size) {
   // A FIFO message keeps its metadata at the start of its payload.
   if (h->fifo && h->classes[0].payload_capacity < sizeof(FifoMeta))
     return Status("InternalError", "segment size class is corrupt");
+  if (!is_pow2(h->journal.capacity) || uint64_t(h->journal.capacity) < 2 * expect_first ||
+      !inside(h->journal.cells_offset, sizeof(Cell) * uint64_t(h->journal.capacity), size))
+    return Status("InternalError", "segment journal ring is corrupt");
   return make_view(b, size);
 }
 

@@ -39,6 +39,7 @@ struct SegmentView {
   Slot* slots[kNumClasses] = {};
   Group* groups = nullptr;       // FIFO queues only
   DedupBucket* dedup = nullptr;  // FIFO queues only
+  RingView journal;  // journal_ring.h
 
   uint32_t total_slots() const { return header->total_slots; }
   // REQUIRES: s < total_slots().

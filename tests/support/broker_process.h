@@ -34,6 +34,8 @@ class BrokerProcess {
   const std::string& socket() const { return socket_; }
   const std::string& dir() const { return dir_; }
   const std::vector<std::string>& args() const { return args_; }
+  // The extra arguments of the next start() (e.g. another journal key).
+  void set_args(std::vector<std::string> args) { args_ = std::move(args); }
 
   // A connected client (fails the test when it cannot connect).
   std::shared_ptr<Client> connect() const;

@@ -1,0 +1,220 @@
+#include "broker/journal_feed.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/journal/record.h"
+#include "shm/futex.h"
+#include "shm/journal_ring.h"
+
+namespace shmq::broker {
+namespace {
+
+constexpr uint64_t kMaxPerPass = 8192;  // entries per queue per pass: bounds a batch
+constexpr long kIdleSleepNs = 2'000'000;
+
+bool live_state(shm::SlotState k) {
+  return k == shm::SlotState::kVisible || k == shm::SlotState::kLeased || k == shm::SlotState::kDelayed;
+}
+
+// The full incarnation from its low 32 bits and the slot's current one
+// (the slot can only have moved forward since the entry was pushed).
+uint64_t widen_incarnation(uint64_t current, uint32_t low) {
+  uint64_t c = (current & ~uint64_t{0xffffffff}) | low;
+  if (c > current && c >= (uint64_t{1} << 32)) c -= uint64_t{1} << 32;
+  return c;
+}
+
+}  // namespace
+
+JournalFeed::JournalFeed(journal::Journal* journal) : journal_(journal) {
+  journal_->set_on_durable([this](uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    release(seq);
+  });
+  thread_ = std::thread([this] { run(); });
+}
+
+JournalFeed::~JournalFeed() {
+  journal_->set_on_durable(nullptr);
+  stop_.store(true);
+  wake_.fetch_add(1);
+  shm::futex_wake_all(&wake_);
+  if (thread_.joinable()) thread_.join();
+}
+
+void JournalFeed::add_queue(uint32_t uid, const shm::SegmentView& view) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (feeds_.count(uid)) return;  // already fed (an attribute change)
+  shm::recover_journal_head(view);
+  Feed f;
+  f.view = view;
+  f.next = view.journal.pos->head.load(std::memory_order_acquire);
+  if (journal_->error_errno() != 0)
+    view.header->journal.error.store(uint32_t(journal_->error_errno()), std::memory_order_release);
+  feeds_[uid] = f;
+}
+
+void JournalFeed::remove_queue(uint32_t uid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  feeds_.erase(uid);
+}
+
+bool JournalFeed::collect() {
+  bool any = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Feed*> advanced;
+  for (auto& [uid, f] : feeds_) {
+    const shm::SegmentView& v = f.view;
+    const shm::RingView& r = v.journal;
+    const uint64_t tail = r.pos->tail.load(std::memory_order_acquire);
+    uint64_t p = f.next;
+    while (p < tail && p - f.next < kMaxPerPass) {
+      shm::Cell& c = r.cells[p & r.mask];
+      if (c.seq.load(std::memory_order_acquire) != p + 1) break;  // claimed, not yet published
+      const uint64_t e = c.data.load(std::memory_order_relaxed);
+      ++p;
+      if (e == shm::kTombstone) continue;
+      const uint32_t slot = shm::journal_entry_slot(e);
+      if (slot >= v.total_slots()) continue;  // a corrupt entry: nothing to journal
+      shm::Slot& s = v.slot(slot);
+      const uint64_t inc = widen_incarnation(s.incarnation.load(std::memory_order_acquire),
+                                             shm::journal_entry_incarnation(e));
+      if (shm::journal_entry_kind(e) == shm::JournalKind::kDelete) {
+        journal::append_record(journal::RecordType::kDelete, journal::encode(journal::DeleteRecord{uid, slot, inc}),
+                               &batch_);
+        continue;
+      }
+      // SEND: copy, then check the slot still held this message throughout.
+      const uint64_t st = s.state.load(std::memory_order_acquire);
+      if (s.incarnation.load(std::memory_order_acquire) != inc || !live_state(shm::state_of(st))) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const uint32_t attrs = s.attrs_len.load(std::memory_order_relaxed);
+      const uint32_t body = s.body_len.load(std::memory_order_relaxed);
+      if (uint64_t(attrs) + body > v.payload_capacity(slot)) continue;
+      const char* payload = v.payload(slot);
+      scratch_.assign(payload, attrs + body);
+      journal::SendRecord rec;
+      rec.queue_uid = uid;
+      rec.slot = slot;
+      rec.incarnation = inc;
+      rec.sent_epoch_ms = s.sent_epoch_ms.load(std::memory_order_relaxed);
+      rec.sender_uid = s.sender_uid.load(std::memory_order_relaxed);
+      if (shm::state_of(st) == shm::SlotState::kDelayed)
+        rec.visible_epoch_ms = shm::epoch_ms(v.header, shm::value_of(st));
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s.incarnation.load(std::memory_order_relaxed) != inc ||
+          !live_state(shm::state_of(s.state.load(std::memory_order_relaxed)))) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      rec.attributes = std::string_view(scratch_.data(), attrs);
+      rec.body = std::string_view(scratch_.data() + attrs, body);
+      journal::append_record(rec, &batch_);
+    }
+    if (p != f.next) {
+      any = true;
+      advanced.push_back(&f);
+    }
+    f.next = p;
+  }
+  if (!any) return false;
+  // The last sequence appended so far covers this pass's records (or, when
+  // every entry was dropped, whatever was appended before them).
+  const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(batch_);
+  batch_.clear();
+  for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
+  release(journal_->durable_seq());  // it may be durable already
+  return true;
+}
+
+// The records of every mark up to durable_seq are on disk: hand the cells
+// back and move each head, which is what sync senders wait for.
+void JournalFeed::release(uint64_t durable_seq) {
+  for (auto& [uid, f] : feeds_) {
+    uint64_t end = 0;
+    while (!f.marks.empty() && f.marks.front().seq <= durable_seq) {
+      end = f.marks.front().end;
+      f.marks.pop_front();
+    }
+    if (end == 0) continue;
+    const shm::RingView& r = f.view.journal;
+    const uint64_t head = r.pos->head.load(std::memory_order_relaxed);
+    if (end <= head) continue;
+    for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
+    r.pos->head.store(end, std::memory_order_seq_cst);
+    shm::JournalControl& j = f.view.header->journal;
+    if (j.durable_waiters.load(std::memory_order_seq_cst) != 0) {
+      j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
+      shm::futex_wake_all(&j.durable_futex);
+    }
+  }
+}
+
+void JournalFeed::propagate_error() {
+  const int err = journal_->error_errno();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [uid, f] : feeds_) {
+    shm::JournalControl& j = f.view.header->journal;
+    j.error.store(uint32_t(err), std::memory_order_seq_cst);
+    j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
+    shm::futex_wake_all(&j.durable_futex);
+  }
+}
+
+void JournalFeed::sleep_idle() {
+  std::vector<futex_waitv> w;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [uid, f] : feeds_) f.view.header->journal.collector_sleeping.store(1, std::memory_order_seq_cst);
+    // After announcing the sleep, look once more (Dekker with the senders).
+    for (auto& [uid, f] : feeds_) {
+      if (f.view.journal.pos->tail.load(std::memory_order_seq_cst) != f.next) {
+        for (auto& [u, g] : feeds_) g.view.header->journal.collector_sleeping.store(0, std::memory_order_relaxed);
+        return;
+      }
+      if (w.size() + 1 < FUTEX_WAITV_MAX) {
+        auto& d = f.view.header->journal.doorbell;
+        w.push_back(futex_waitv{d.load(std::memory_order_seq_cst), reinterpret_cast<uint64_t>(&d), FUTEX_32, 0});
+      }
+    }
+    w.push_back(futex_waitv{wake_.load(), reinterpret_cast<uint64_t>(&wake_), FUTEX_32 | FUTEX_PRIVATE_FLAG, 0});
+  }
+  if (!stop_.load()) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += kIdleSleepNs;
+    if (ts.tv_nsec >= 1'000'000'000) {
+      ts.tv_sec += 1;
+      ts.tv_nsec -= 1'000'000'000;
+    }
+    if (syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
+      timespec d{0, kIdleSleepNs};
+      nanosleep(&d, nullptr);
+    }
+  }
+  // The segments may be gone by now only through remove_queue, under mu_.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [uid, f] : feeds_) f.view.header->journal.collector_sleeping.store(0, std::memory_order_relaxed);
+}
+
+void JournalFeed::run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (journal_->error_errno() != 0) {
+      propagate_error();
+      sleep_idle();  // a failed journal consumes nothing more
+      continue;
+    }
+    if (!collect()) sleep_idle();
+  }
+}
+
+}  // namespace shmq::broker

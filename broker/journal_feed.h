@@ -1,0 +1,76 @@
+// The broker's journal thread: drains the journal ring of every queue
+// segment (shm/journal_ring.h) into the journal (broker/journal), and once
+// what it took is on disk, releases those ring cells and advances each
+// ring's head, which wakes the queue's `sync` senders.
+//
+// One pass: for each queue, read the published entries from where the last
+// pass stopped; for a SEND copy the slot (seqlock: re-check incarnation and
+// state after the copy, so a message deleted and recycled meanwhile is
+// dropped); append the records and remember (ring position, last sequence).
+// The feed never waits for the disk: it keeps collecting while the writer
+// syncs, so whatever arrives during one fdatasync is the next batch (group
+// commit). The writer's on_durable callback releases each ring's cells up
+// to the positions whose records are durable and advances the heads. Idle,
+// the feed sleeps on every queue's doorbell (futex_waitv) for at most 2 ms,
+// so `async` records reach the disk within a few milliseconds while `sync`
+// senders ring the doorbell.
+//
+// A journal failure is copied into every segment's journal.error (sticky):
+// sync senders then fail at once, and nothing more is consumed.
+//
+// Thread safety: add_queue and remove_queue from the conductor thread;
+// everything else on the feed's own thread. A view given to add_queue must
+// stay mapped until remove_queue returns.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "broker/journal/journal.h"
+#include "shm/segment.h"
+
+namespace shmq::broker {
+
+class JournalFeed {
+ public:
+  explicit JournalFeed(journal::Journal* journal);
+  ~JournalFeed();
+  JournalFeed(const JournalFeed&) = delete;
+  JournalFeed& operator=(const JournalFeed&) = delete;
+
+  void add_queue(uint32_t uid, const shm::SegmentView& view);
+  void remove_queue(uint32_t uid);
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Mark {
+    uint64_t end;  // ring positions before it ...
+    uint64_t seq;  // ... are journaled once this sequence is durable
+  };
+  struct Feed {
+    shm::SegmentView view;
+    uint64_t next = 0;  // next ring position to read
+    std::deque<Mark> marks;
+  };
+  void run();
+  bool collect();
+  void release(uint64_t durable_seq);  // REQUIRES: mu_ held
+  void sleep_idle();
+  void propagate_error();
+
+  journal::Journal* journal_;
+  std::mutex mu_;  // guards feeds_ (the views' lifetime)
+  std::map<uint32_t, Feed> feeds_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> wake_{0};  // bumped to end a sleep early (stop)
+  std::atomic<uint64_t> dropped_{0};  // SEND entries whose message was already gone
+  std::string scratch_;  // a slot's payload, copied
+  std::string batch_;    // one pass's records
+  std::thread thread_;
+};
+
+}  // namespace shmq::broker

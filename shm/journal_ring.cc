@@ -1,0 +1,165 @@
+#include "shm/journal_ring.h"
+
+#include <immintrin.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "shm/futex.h"
+#include "shm/queue_ops.h"
+#include "shm/ring.h"
+
+namespace shmq::shm {
+namespace {
+
+// How long a sender waits for room in a full journal ring, or a sync sender
+// for its record to reach the disk, before it gives up. The broker's journal
+// thread normally drains within a few ms; this bounds a broker that is down.
+constexpr uint64_t kJournalPatienceMs = 10000;
+
+uint64_t now_ms() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
+Status journal_failed(const JournalControl& j) {
+  return Status("InternalError", std::string("the queue's journal failed (") +
+                                     std::strerror(int(j.error.load(std::memory_order_acquire))) +
+                                     "): durable sends are refused until the broker restarts");
+}
+
+Status journal_stalled() {
+  return Status("ServiceUnavailable",
+                "the journal did not persist the message in time (is the broker running?); it was not "
+                "acknowledged as durable");
+}
+
+void ring_doorbell(JournalControl& j) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (j.collector_sleeping.load(std::memory_order_relaxed) != 0) {
+    j.doorbell.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&j.doorbell);
+  }
+}
+
+}  // namespace
+
+uint64_t plan_journal_ring(Header* h, uint64_t offset) {
+  uint64_t cap = 1;
+  while (cap < uint64_t(h->total_slots) * 2) cap <<= 1;
+  h->journal.capacity = uint32_t(cap);
+  h->journal.cells_offset = (offset + 4095) / 4096 * 4096;
+  return (h->journal.cells_offset + sizeof(Cell) * cap + 4095) / 4096 * 4096;
+}
+
+RingView journal_ring_view(char* base, Header* h) {
+  RingView r;
+  r.pos = &h->journal.ring;
+  r.cells = reinterpret_cast<Cell*>(base + h->journal.cells_offset);
+  r.mask = h->journal.capacity - 1;
+  r.id = kJournalRing;
+  return r;
+}
+
+void format_journal_ring(const SegmentView& v) {
+  for (uint64_t i = 0; i <= v.journal.mask; ++i) v.journal.cells[i].seq.store(i, std::memory_order_relaxed);
+}
+
+Status journal_precheck(const SegmentView& v) {
+  const JournalControl& j = v.header->journal;
+  if (Durability(j.durability.load(std::memory_order_relaxed)) == Durability::kSync &&
+      j.error.load(std::memory_order_acquire) != 0)
+    return journal_failed(j);
+  return Status::OK();
+}
+
+Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation) {
+  JournalControl& j = v.header->journal;
+  const Durability d = Durability(j.durability.load(std::memory_order_relaxed));
+  if (d == Durability::kMemory || j.error.load(std::memory_order_acquire) != 0) {
+    return d == Durability::kSync ? journal_failed(j) : Status::OK();
+  }
+  // The position is the tail we claim; read it before the push and confirm
+  // with the cell afterwards (another producer may take it first: retry).
+  const uint64_t entry = make_journal_entry(JournalKind::kSend, slot, incarnation);
+  uint64_t pos = UINT64_MAX;
+  {
+    const RingView& r = v.journal;
+    uint64_t deadline = 0;
+    for (;;) {
+      bool pushed = false;
+      uint64_t claimed = 0;
+      // ring_push's published() runs while the intent still names our
+      // position: that is where we learn it.
+      pushed = ring_push(r, lane, entry, [&] { claimed = intent_pos(lane.intent.load(std::memory_order_relaxed)); });
+      if (pushed) {
+        pos = claimed;
+        break;
+      }
+      if (deadline == 0) deadline = now_ms() + kJournalPatienceMs;
+      if (now_ms() > deadline || j.error.load(std::memory_order_acquire) != 0) break;
+      ring_doorbell(j);
+      const uint32_t f = j.durable_futex.load(std::memory_order_acquire);
+      j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+      if (ring_size(r) > r.mask) futex_wait(&j.durable_futex, f, 5);
+      j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  if (pos == UINT64_MAX) return j.error.load() != 0 ? journal_failed(j) : journal_stalled();
+  if (d != Durability::kSync || lane_index(v, lane) == kBrokerLane) return Status::OK();
+
+  ring_doorbell(j);
+  // Group commit: wait until the journal thread's head passes our position.
+  // Head first, then the error word: the broker stores error before it
+  // would ever move head without writing.
+  const uint64_t deadline = now_ms() + kJournalPatienceMs;
+  for (int spins = 0;; ++spins) {
+    if (v.journal.pos->head.load(std::memory_order_acquire) > pos) {
+      if (j.error.load(std::memory_order_acquire) != 0) return journal_failed(j);
+      return Status::OK();
+    }
+    if (j.error.load(std::memory_order_acquire) != 0) return journal_failed(j);
+    if (spins < 64) {
+      _mm_pause();
+      continue;
+    }
+    if (now_ms() > deadline) return journal_stalled();
+    const uint32_t f = j.durable_futex.load(std::memory_order_seq_cst);
+    j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (v.journal.pos->head.load(std::memory_order_seq_cst) <= pos) futex_wait(&j.durable_futex, f, 50);
+    j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation) {
+  JournalControl& j = v.header->journal;
+  if (Durability(j.durability.load(std::memory_order_relaxed)) == Durability::kMemory ||
+      j.error.load(std::memory_order_acquire) != 0)
+    return;
+  const uint64_t entry = make_journal_entry(JournalKind::kDelete, slot, incarnation);
+  const uint64_t deadline = now_ms() + kJournalPatienceMs;
+  while (!ring_push(v.journal, lane, entry, [] {})) {
+    // Full: the journal thread is behind or the broker is down. The delete
+    // itself is done; only its record would be lost (the message could come
+    // back after a reboot: at-least-once).
+    if (now_ms() > deadline || j.error.load(std::memory_order_acquire) != 0) return;
+    ring_doorbell(j);
+    const uint32_t f = j.durable_futex.load(std::memory_order_acquire);
+    j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (ring_size(v.journal) > v.journal.mask) futex_wait(&j.durable_futex, f, 5);
+    j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void recover_journal_head(const SegmentView& v) {
+  const RingView& r = v.journal;
+  uint64_t head = r.pos->head.load(std::memory_order_acquire);
+  // A cell at head whose seq reached head + capacity was released (and may
+  // even hold the next lap's entry already): move past it.
+  while (r.cells[head & r.mask].seq.load(std::memory_order_acquire) >= head + r.mask + 1) ++head;
+  r.pos->head.store(head, std::memory_order_release);
+}
+
+}  // namespace shmq::shm
