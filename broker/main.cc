@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/server.h"
+#include "gateway/gateway.h"
 #include "shmq/client.h"
 
 int main(int argc, char** argv) {
@@ -34,10 +35,37 @@ int main(int argc, char** argv) {
       ->expected(4)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 22));
+  shmq::gateway::GatewayOptions http;
+  std::string http_listen;
+  app.add_option("--http", http_listen,
+                 "serve the SQS API (AWS JSON 1.0 and Query protocols) on HOST:PORT, e.g. 127.0.0.1:9324");
+  app.add_option("--credentials-file,--http-credentials-file", http.credentials_file,
+                 "require SigV4 signatures; lines 'ACCESS_KEY_ID SECRET [ACCOUNT_ID]'");
+  app.add_option("--tls-cert", http.tls_cert, "serve HTTPS with this PEM certificate chain");
+  app.add_option("--tls-key", http.tls_key, "the PEM private key of --tls-cert");
+  app.add_option("--region", http.region, "region in the gateway's queue ARNs")->capture_default_str();
+  app.add_option("--http-threads", http.threads, "gateway threads")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--http-max-body", http.max_body_bytes, "largest request body in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(1024), size_t(64) << 20));
+  app.add_option("--http-port-file", http.port_file, "write the gateway's bound port to this file (tests)");
   CLI11_PARSE(app, argc, argv);
   for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ shmq-broker: %v");
+  std::unique_ptr<shmq::gateway::Gateway> gateway;
+  if (!http_listen.empty()) {
+    http.listen = http_listen;
+    http.socket_path = options.socket_path;
+    gateway = std::make_unique<shmq::gateway::Gateway>(http);
+    if (shmq::Status s = gateway->bind(); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+    options.on_listening = [&gateway] { gateway->run(); };
+  }
   shmq::broker::Server server(options);
-  return server.run();
+  const int rc = server.run();
+  if (gateway) gateway->stop();
+  return rc;
 }

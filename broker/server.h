@@ -12,9 +12,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "broker/move_tasks.h"
 #include "broker/registry.h"
 
 namespace shmq::broker {
@@ -25,6 +30,9 @@ struct Options {
   bool test_clock = false;
   uint32_t tick_ms = 10;
   shm::Geometry geometry;
+  // Called once the control socket listens, before the loop starts (the
+  // HTTP gateway starts its threads here; they inherit the blocked signals).
+  std::function<void()> on_listening;
 };
 
 class Server {
@@ -55,10 +63,15 @@ class Server {
   // Handles one request; fills *fd_out with a segment to pass back.
   std::string handle(Connection& c, const std::string& text, int* fd_out);
   bool allowed(const Connection& c, const QueueRecord& q, const char* action) const;
+  // The ops of tags, dead-letter sources, grants listing and message move
+  // tasks (engine_ops.cc); nullopt when op is none of them.
+  std::optional<std::string> handle_engine_op(Connection& c, const std::string& op,
+                                              const nlohmann::json& req);
   uint32_t new_client_id();
 
   Options options_;
   Registry registry_;
+  MoveTasks move_tasks_;
   int epoll_ = -1;
   int listen_fd_ = -1;
   int lock_fd_ = -1;
