@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--http-max-body", http.max_body_bytes, "largest request body in bytes")
       ->capture_default_str()
       ->check(CLI::Range(size_t(1024), size_t(64) << 20));
+  app.add_option("--http-timeout", http.read_timeout_s,
+                 "seconds a client has to send a whole request (and a keep-alive connection may idle)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   app.add_option("--http-port-file", http.port_file, "write the gateway's bound port to this file (tests)");
   CLI11_PARSE(app, argc, argv);
   for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
