@@ -54,6 +54,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(64 * 1024);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(shared_->options.read_timeout_s));
+    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->on_read(ec);
+      if (beast::iequals(self->parser_->get()[http::field::expect], "100-continue")) {
+        // curl and some SDKs wait for this before they send a large body.
+        auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+        http::async_write(self->stream_, *cont, [self, cont](beast::error_code ec, size_t) {
+          if (ec) return self->close();
+          self->read_body();
+        });
+        return;
+      }
+      self->read_body();
+    });
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
