@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shm/fifo.h"
 #include "shm/queue_ops.h"
 #include "shm/validation.h"
 
@@ -64,8 +65,6 @@ Result<std::string> MoveTasks::start(Registry& registry, const std::string& sour
   if (!src) return not_found("The resource that you specified for the SourceArn parameter");
   if (sources_of(registry, *src).empty())
     return Status("InvalidParameterValue", "Source queue must be configured as a Dead Letter Queue.");
-  if (src->fifo)
-    return Status("UnsupportedOperation", "Message move tasks of FIFO queues are not supported yet.");
   if (!destination.empty()) {
     QueueRecord* dst = registry.find(destination);
     if (!dst) return not_found("The resource that you specified for the DestinationArn parameter");
@@ -155,10 +154,17 @@ void MoveTasks::step_one(Registry& registry, MoveTask& t) {
   t.last_ms = now;
   const shm::SegmentView& sv = src->view;
   shm::Lane& slane = sv.lanes[shm::kBrokerLane];
+  const bool fifo = src->fifo;  // the destination is of the same type (start())
+  auto release = [&](const shm::HandleRef& h) {
+    if (fifo) shm::fifo_change_visibility(sv, slane, h, 0);
+    else shm::change_visibility(sv, slane, h, 0);
+  };
   while (t.budget >= 1) {
     shm::Delivery d[shm::kMaxBatchEntries];
     const size_t want = std::min<size_t>(shm::kMaxBatchEntries, size_t(t.budget));
-    const size_t got = shm::receive_messages(sv, slane, kMoveLeaseMs, want, d);
+    // FIFO: a group's head run at a time, so each group keeps its order.
+    const size_t got = fifo ? shm::fifo_receive(sv, slane, kMoveLeaseMs, want, d)
+                            : shm::receive_messages(sv, slane, kMoveLeaseMs, want, d);
     if (got == 0) {
       t.status = "COMPLETED";
       spdlog::info("message move task {} completed: {} message(s) moved", t.handle, t.moved);
@@ -168,7 +174,7 @@ void MoveTasks::step_one(Registry& registry, MoveTask& t) {
       const shm::HandleRef ref{d[i].slot, d[i].gen, d[i].incarnation};
       auto put_back = [&] {
         for (size_t j = i; j < got; ++j)
-          shm::change_visibility(sv, slane, shm::HandleRef{d[j].slot, d[j].gen, d[j].incarnation}, 0);
+          release(shm::HandleRef{d[j].slot, d[j].gen, d[j].incarnation});
       };
       QueueRecord* dst = nullptr;
       if (!t.destination.empty()) {
@@ -199,11 +205,16 @@ void MoveTasks::step_one(Registry& registry, MoveTask& t) {
       in.raw_attributes = d[i].attributes;
       in.attributes_size = d[i].attributes_len;
       in.sender_uid = d[i].sender_uid;
-      if (!shm::send_message(dst->view, dst->view.lanes[shm::kBrokerLane], in, nullptr).ok()) {
+      shm::Lane& dlane = dst->view.lanes[shm::kBrokerLane];
+      const Status sent =
+          fifo ? shm::fifo_send(dst->view, dlane, in, std::string_view(d[i].group_id, d[i].group_len), {}, nullptr)
+               : shm::send_message(dst->view, dlane, in, nullptr);
+      if (!sent.ok()) {
         put_back();  // the destination is full: try again next tick
         return;
       }
-      shm::delete_message(sv, slane, ref);
+      if (fifo) shm::fifo_delete(sv, slane, ref);
+      else shm::delete_message(sv, slane, ref);
       origins_.erase(std::make_pair(src->uid, d[i].slot));
       ++t.moved;
       t.budget -= 1;

@@ -15,7 +15,8 @@
 // source queue; when the DLQ has several sources the task fails and asks for
 // a DestinationArn.
 //
-// Standard queues only for now: a FIFO DLQ gets UnsupportedOperation.
+// FIFO queues: a group's messages are moved in order, keep their group id and
+// are not deduplicated again (as the broker's dead-letter moves).
 //
 // Thread safety: broker conductor thread only.
 #pragma once

@@ -4,6 +4,7 @@
 // destination, at a rate; cancel; the errors SQS gives).
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -161,6 +162,37 @@ TEST(EngineOps, MoveTaskCancelAndErrors) {
   EXPECT_EQ(c->cancel_message_move_task("ffff").status().code(), "ResourceNotFoundException");
   EXPECT_EQ(c->list_message_move_tasks("dlq", 11).status().code(), "InvalidParameterValue");
   EXPECT_EQ(c->list_message_move_tasks("nope").status().code(), "ResourceNotFoundException");
+}
+
+TEST(EngineOps, MoveTaskRedrivesAFifoQueueInGroupOrder) {
+  BrokerProcess broker;
+  auto c = broker.connect();
+  ASSERT_TRUE(c->create_queue("dlq.fifo", {{"FifoQueue", "true"}}).ok());
+  auto src = c->create_queue(
+      "src.fifo", {{"FifoQueue", "true"},
+                   {"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq.fifo","maxReceiveCount":"1"})"}});
+  ASSERT_TRUE(src.ok()) << src.status().to_string();
+  for (int i = 0; i < 4; ++i) {
+    SendOptions o;
+    const std::string dedup = "d" + std::to_string(i);
+    o.message_group_id = i % 2 ? "odd" : "even";
+    o.message_deduplication_id = dedup;
+    ASSERT_TRUE((*src)->send("m" + std::to_string(i), o).ok());
+  }
+  for (int got = 0; got < 4;) got += int(receive_now(**src, 10, 1).size());
+  ASSERT_TRUE(c->advance_clock(1500).ok());
+  ASSERT_TRUE(c->start_message_move_task("dlq.fifo").ok());
+  MessageMoveTask t = wait_task(*c, "dlq.fifo");
+  EXPECT_EQ(t.status, "COMPLETED") << t.failure_reason;
+  EXPECT_EQ(t.moved, 4u);
+  std::map<std::string, std::vector<std::string>> by_group;
+  for (int round = 0; round < 4; ++round)
+    for (auto& m : receive_now(**src, 10, 30)) {
+      by_group[std::string(m.message_group_id)].push_back(m.body_copy());
+      ASSERT_TRUE((*src)->remove(m.receipt_handle).ok());
+    }
+  EXPECT_EQ(by_group["even"], (std::vector<std::string>{"m0", "m2"}));
+  EXPECT_EQ(by_group["odd"], (std::vector<std::string>{"m1", "m3"}));
 }
 
 }  // namespace

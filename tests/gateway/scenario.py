@@ -246,13 +246,22 @@ def fifo():
     check(again["MessageId"] == explicit["MessageId"], "explicit deduplication id")
     check(int(seq["a2"]["SequenceNumber"]) > int(seq["a1"]["SequenceNumber"]), "sequence numbers increase")
     r = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1)
-    first = {m["Body"]: m for m in r.get("Messages", [])}
-    check("a1" in first and "a2" not in first, "one group in flight at a time: %s" % list(first))
+    bodies = [m["Body"] for m in r.get("Messages", [])]
+    check(sorted(bodies) == ["a1", "a2", "b1", "c1"], "first receive: %s" % bodies)
+    check(bodies.index("a1") < bodies.index("a2"), "group order: %s" % bodies)
+    first = {m["Body"]: m for m in r["Messages"]}
     check(first["a1"]["Attributes"]["MessageGroupId"] == "A", "MessageGroupId attribute")
+    check(int(first["a2"]["Attributes"]["SequenceNumber"]) > int(first["a1"]["Attributes"]["SequenceNumber"]),
+          "SequenceNumber attribute")
+    # While group A is in flight nothing later of A is delivered; other groups flow.
+    client.send_message(QueueUrl=url, MessageBody="a3", MessageGroupId="A")
+    client.send_message(QueueUrl=url, MessageBody="d1", MessageGroupId="D")
+    r = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    check([m["Body"] for m in r.get("Messages", [])] == ["d1"], "group A is locked: %s" % r.get("Messages"))
     client.delete_message_batch(QueueUrl=url, Entries=[
         {"Id": "x%d" % i, "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(first.values())])
     r = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-    check([m["Body"] for m in r.get("Messages", [])] == ["a2"], "next in group A after the delete: %s" % r)
+    check([m["Body"] for m in r.get("Messages", [])] == ["a3"], "next in group A after the delete: %s" % r)
     check(error_code(client.send_message, QueueUrl=url, MessageBody="z") == "MissingParameter",
           "FIFO send without a group")
     client.delete_queue(QueueUrl=url)
