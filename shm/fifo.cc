@@ -47,7 +47,8 @@ uint64_t hash64(std::string_view a, uint64_t seed) {
     h = fmix64(h ^ w) + 0x9E3779B97F4A7C15ULL;
   }
   uint64_t w = 0;
-  std::memcpy(&w, a.data() + i, a.size() - i);
+  // An empty id may be a null view: memcpy(w, nullptr, 0) is UB (UBSan aborts).
+  if (a.size() > i) std::memcpy(&w, a.data() + i, a.size() - i);
   return fmix64(h ^ w ^ (uint64_t(a.size() - i) << 56));
 }
 
