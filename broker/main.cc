@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/server.h"
+#include "gateway/gateway.h"
 #include "shmq/client.h"
 
 int main(int argc, char** argv) {
@@ -55,6 +56,24 @@ int main(int argc, char** argv) {
             return v.rfind("EIO:", 0) == 0 || v.rfind("ENOSPC:", 0) == 0 ? "" : "expected EIO:N or ENOSPC:N";
           },
           "EIO:N|ENOSPC:N"));
+  shmq::gateway::GatewayOptions http;
+  std::string http_listen;
+  app.add_option("--http", http_listen,
+                 "serve the SQS API (AWS JSON 1.0 and Query protocols) on HOST:PORT, e.g. 127.0.0.1:9324");
+  app.add_option("--credentials-file,--http-credentials-file", http.credentials_file,
+                 "require SigV4 signatures; lines 'ACCESS_KEY_ID SECRET [ACCOUNT_ID]'");
+  app.add_option("--tls-cert", http.tls_cert, "serve HTTPS with this PEM certificate chain");
+  app.add_option("--tls-key", http.tls_key, "the PEM private key of --tls-cert");
+  app.add_option("--region", http.region, "region in the gateway's queue ARNs")->capture_default_str();
+  app.add_option("--http-threads", http.threads, "gateway threads")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--http-max-body", http.max_body_bytes, "largest request body in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(1024), size_t(64) << 20));
+  app.add_option("--http-timeout", http.read_timeout_s,
+                 "seconds a client has to send a whole request (and a keep-alive connection may idle)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--http-port-file", http.port_file, "write the gateway's bound port to this file (tests)");
   CLI11_PARSE(app, argc, argv);
   if (!journal_fault.empty()) {
     if (!options.test_clock) {
@@ -67,6 +86,19 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < slots.size() && i < 4; ++i) options.geometry.counts[i] = slots[i];
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ shmq-broker: %v");
+  std::unique_ptr<shmq::gateway::Gateway> gateway;
+  if (!http_listen.empty()) {
+    http.listen = http_listen;
+    http.socket_path = options.socket_path;
+    gateway = std::make_unique<shmq::gateway::Gateway>(http);
+    if (shmq::Status s = gateway->bind(); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+    options.on_listening = [&gateway] { gateway->run(); };
+  }
   shmq::broker::Server server(options);
-  return server.run();
+  const int rc = server.run();
+  if (gateway) gateway->stop();
+  return rc;
 }

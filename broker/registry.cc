@@ -233,7 +233,7 @@ Status Registry::save() {
       grants.push_back({{"label", g.label}, {"principal", g.principal}, {"actions", g.actions}});
     doc["queues"].push_back({{"name", q->name}, {"uid", q->uid}, {"fifo", q->fifo},
                              {"owner_uid", q->owner_uid}, {"owner_gid", q->owner_gid},
-                             {"attributes", q->attributes}, {"grants", grants},
+                             {"attributes", q->attributes}, {"grants", grants}, {"tags", q->tags},
                              {"created", q->created_s}, {"modified", q->modified_s}});
   }
   const std::string path = data_dir_ + "/registry.json";
@@ -268,6 +268,7 @@ Status Registry::load(std::vector<std::string>* recreated) {
       q->owner_uid = e.value("owner_uid", 0u);
       q->owner_gid = e.value("owner_gid", 0u);
       q->attributes = e.value("attributes", QueueAttributes{});
+      q->tags = e.value("tags", std::map<std::string, std::string>{});
       q->created_s = e.value("created", uint64_t{0});
       q->modified_s = e.value("modified", uint64_t{0});
       for (const auto& g : e.value("grants", json::array()))

@@ -45,6 +45,7 @@ struct QueueRecord {
   uint32_t owner_gid = 0;
   QueueAttributes attributes;  // as set by the user, validated
   std::vector<Grant> grants;
+  std::map<std::string, std::string> tags;  // TagQueue / CreateQueue tags
   uint64_t created_s = 0;
   uint64_t modified_s = 0;
   uint64_t last_purge_ms = 0;

@@ -442,6 +442,8 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
       return json{{"ok", true}, {"urls", urls}}.dump();
     }
 
+    if (auto reply = handle_engine_op(c, op, req)) return *reply;
+
     // CreateQueue takes a bare name, validated as given; the others also
     // accept a queue URL.
     const std::string raw_name = req.value("name", std::string());
@@ -555,11 +557,15 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
               req.value("actions", std::vector<std::string>{})};
       if (g.label.empty() || g.label.size() > 80)
         return fail("InvalidParameterValue", "Label must be 1 to 80 characters.").dump();
-      if (g.principal != "*" && g.principal.rfind("uid:", 0) != 0 && g.principal.rfind("gid:", 0) != 0)
+      // account:ID[,ID...] grants are the HTTP gateway's (SQS AddPermission,
+      // SQS action names); it enforces them for its authenticated principals.
+      const bool account = g.principal.rfind("account:", 0) == 0 && g.principal.size() > 8 &&
+                           g.principal.find_first_not_of("0123456789,", 8) == std::string::npos;
+      if (g.principal != "*" && g.principal.rfind("uid:", 0) != 0 && g.principal.rfind("gid:", 0) != 0 && !account)
         return fail("InvalidParameterValue", "Principal must be uid:N, gid:N or *.").dump();
       if (g.actions.empty()) return fail("MissingParameter", "The request must contain the parameter Actions.").dump();
       for (const auto& a : g.actions)
-        if (a != "send" && a != "receive" && a != "admin" && a != "*")
+        if (a != "send" && a != "receive" && a != "admin" && a != "*" && !account)
           return fail("InvalidParameterValue", "Unknown action " + a + " (send, receive, admin).").dump();
       for (const auto& e : q->grants)
         if (e.label == g.label)
@@ -596,6 +602,7 @@ void Server::tick() {
       QueueRecord* dlq = registry_.find_uid(v.header->config.dlq_uid.load());
       if (!dlq) return false;
       if (dlq->uid == q->uid || bool(dlq->view.header->fifo) != bool(v.header->fifo)) return false;
+      const uint32_t source_uid = q->uid;
       shm::Slot& s = v.slot(slot);
       const uint32_t attrs = s.attrs_len.load(), body = s.body_len.load();
       shm::FifoIds ids;
@@ -610,9 +617,19 @@ void Server::tick() {
       in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time,
       in.sent_clock_ms = s.sent_clock_ms.load();  // and retention counts from it
       shm::Lane& lane = dlq->view.lanes[shm::kBrokerLane];
-      if (v.header->fifo)  // same group; a move is not deduplicated again
-        return shm::fifo_send(dlq->view, lane, in, ids.group_id, {}, nullptr).ok();
-      return shm::send_message(dlq->view, lane, in, nullptr).ok();
+      uint32_t moved_slot = 0;
+      uint64_t moved_incarnation = 0;
+      if (v.header->fifo) {  // same group; a move is not deduplicated again
+        shm::FifoSendOutput out;
+        if (!shm::fifo_send(dlq->view, lane, in, ids.group_id, {}, &out).ok()) return false;
+        moved_slot = out.slot, moved_incarnation = out.incarnation;
+      } else {
+        shm::SendOutput out;
+        if (!shm::send_message(dlq->view, lane, in, &out).ok()) return false;
+        moved_slot = out.slot, moved_incarnation = out.incarnation;
+      }
+      move_tasks_.note_origin(dlq->uid, moved_slot, moved_incarnation, source_uid);  // for a redrive back
+      return true;
     };
     if (v.header->fifo && ++q->ticks_since_maintain * options_.tick_ms >= 1000) {
       q->ticks_since_maintain = 0;
@@ -634,6 +651,7 @@ void Server::tick() {
     // tick in that case, then settle.
     q->next_deadline_ms = q->scanned_fingerprint == fingerprint ? r.next_deadline_ms : 0;
   }
+  move_tasks_.step(registry_);
 }
 
 int Server::run() {
@@ -641,6 +659,7 @@ int Server::run() {
   spdlog::info("shmq-broker listening on {} (data dir {}, {} queue(s))", options_.socket_path,
                options_.data_dir, registry_.queues().size());
   if (options_.test_clock) spdlog::warn("test clock enabled: clients may move the queue clock forward");
+  if (options_.on_listening) options_.on_listening();
   epoll_event events[64];
   auto next_tick = std::chrono::steady_clock::now();
   for (;;) {

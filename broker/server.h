@@ -12,8 +12,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,7 @@
 #include "broker/journal/journal.h"
 #include "broker/journal/replay.h"
 #include "broker/journal_feed.h"
+#include "broker/move_tasks.h"
 #include "broker/registry.h"
 
 namespace shmq::broker {
@@ -41,6 +44,9 @@ struct Options {
   // write fails with journal_fault_errno (EIO, ENOSPC). 0 errno: off.
   int journal_fault_errno = 0;
   int journal_fault_after = 0;
+  // Called once the control socket listens, before the loop starts (the
+  // HTTP gateway starts its threads here; they inherit the blocked signals).
+  std::function<void()> on_listening;
 };
 
 class Server {
@@ -77,10 +83,15 @@ class Server {
   // Handles one request; fills *fd_out with a segment to pass back.
   std::string handle(Connection& c, const std::string& text, int* fd_out);
   bool allowed(const Connection& c, const QueueRecord& q, const char* action) const;
+  // The ops of tags, dead-letter sources, grants listing and message move
+  // tasks (engine_ops.cc); nullopt when op is none of them.
+  std::optional<std::string> handle_engine_op(Connection& c, const std::string& op,
+                                              const nlohmann::json& req);
   uint32_t new_client_id();
 
   Options options_;
   Registry registry_;
+  MoveTasks move_tasks_;
   int epoll_ = -1;
   int listen_fd_ = -1;
   int lock_fd_ = -1;

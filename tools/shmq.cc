@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -375,6 +376,11 @@ struct Args {
   std::string receipt_handle;
   std::string label, principal;
   std::vector<std::string> actions;
+  // Tags, dead-letter sources and message move tasks.
+  std::vector<std::string> tags, tag_keys;
+  std::string source_arn, destination_arn, task_handle;
+  int max_per_second = 0;
+  int max_results = 1;
 };
 
 class Session {
@@ -726,6 +732,71 @@ Json run_stats(Session& s, const Args&) {
   return doc;
 }
 
+// ---- tags, dead-letter sources, message move tasks -------------------------
+
+void opt_tags(CLI::App& c, Args& a) {
+  list_option(c, "--tags", a.tags, "Key=Value,...")->required()->delimiter(',');
+}
+Json run_tag_queue(Session& s, const Args& a) {
+  std::map<std::string, std::string> tags;
+  for (const auto& kv : a.tags) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) param_error("--tags", "expected Key=Value, got " + kv);
+    tags[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  check(s.client().tag_queue(s.queue_name(), tags));
+  return Json::object();
+}
+void opt_tag_keys(CLI::App& c, Args& a) {
+  list_option(c, "--tag-keys", a.tag_keys, "Keys to remove")->required()->delimiter(',');
+}
+Json run_untag_queue(Session& s, const Args& a) {
+  check(s.client().untag_queue(s.queue_name(), a.tag_keys));
+  return Json::object();
+}
+Json run_list_queue_tags(Session& s, const Args&) {
+  const auto tags = unwrap(s.client().list_queue_tags(s.queue_name()));
+  if (tags.empty()) return Json::object();
+  return {{"Tags", tags}};
+}
+Json run_list_dlq_sources(Session& s, const Args&) {
+  return {{"queueUrls", unwrap(s.client().list_dead_letter_source_queues(s.queue_name()))}};
+}
+void opt_start_move_task(CLI::App& c, Args& a) {
+  c.add_option("--source-arn", a.source_arn, "The dead-letter queue (ARN, URL or name)")->required();
+  c.add_option("--destination-arn", a.destination_arn, "Where to (default: each message's source queue)");
+  c.add_option("--max-number-of-messages-per-second", a.max_per_second, "1..500 (default: as fast as possible)");
+}
+Json run_start_move_task(Session& s, const Args& a) {
+  return {{"TaskHandle",
+           unwrap(s.client().start_message_move_task(a.source_arn, a.destination_arn, a.max_per_second))}};
+}
+void opt_task_handle(CLI::App& c, Args& a) { c.add_option("--task-handle", a.task_handle)->required(); }
+Json run_cancel_move_task(Session& s, const Args& a) {
+  return {{"ApproximateNumberOfMessagesMoved", unwrap(s.client().cancel_message_move_task(a.task_handle))}};
+}
+void opt_list_move_tasks(CLI::App& c, Args& a) {
+  c.add_option("--source-arn", a.source_arn, "The dead-letter queue (ARN, URL or name)")->required();
+  c.add_option("--max-results", a.max_results, "1..10 (default 1)");
+}
+Json run_list_move_tasks(Session& s, const Args& a) {
+  Json results = Json::array();
+  for (const auto& t : unwrap(s.client().list_message_move_tasks(a.source_arn, a.max_results))) {
+    Json j;
+    if (!t.task_handle.empty()) j["TaskHandle"] = t.task_handle;
+    j["Status"] = t.status;
+    j["SourceArn"] = "arn:aws:sqs:local:000000000000:" + t.source;
+    if (!t.destination.empty()) j["DestinationArn"] = "arn:aws:sqs:local:000000000000:" + t.destination;
+    if (t.max_per_second) j["MaxNumberOfMessagesPerSecond"] = t.max_per_second;
+    j["ApproximateNumberOfMessagesMoved"] = t.moved;
+    j["ApproximateNumberOfMessagesToMove"] = t.to_move;
+    if (!t.failure_reason.empty()) j["FailureReason"] = t.failure_reason;
+    j["StartedTimestamp"] = t.started_ms;
+    results.push_back(j);
+  }
+  return {{"Results", results}};
+}
+
 struct Command {
   const char* name;
   const char* operation;  // the SQS action, for error messages
@@ -767,6 +838,17 @@ constexpr Command kCommands[] = {
     {"remove-permission", "RemovePermission", "Revoke a permission by label", true, opt_label,
      run_remove_permission},
     {"stats", "Stats", "Show broker statistics", false, opt_none, run_stats},
+    {"tag-queue", "TagQueue", "Add or change queue tags", true, opt_tags, run_tag_queue},
+    {"untag-queue", "UntagQueue", "Remove queue tags", true, opt_tag_keys, run_untag_queue},
+    {"list-queue-tags", "ListQueueTags", "Show queue tags", true, opt_none, run_list_queue_tags},
+    {"list-dead-letter-source-queues", "ListDeadLetterSourceQueues",
+     "Queues whose RedrivePolicy names this queue", true, opt_none, run_list_dlq_sources},
+    {"start-message-move-task", "StartMessageMoveTask", "Redrive a dead-letter queue", false,
+     opt_start_move_task, run_start_move_task},
+    {"cancel-message-move-task", "CancelMessageMoveTask", "Cancel a running move task", false,
+     opt_task_handle, run_cancel_move_task},
+    {"list-message-move-tasks", "ListMessageMoveTasks", "Show a dead-letter queue's move tasks", false,
+     opt_list_move_tasks, run_list_move_tasks},
 };
 
 void print_json(const Json& out) {

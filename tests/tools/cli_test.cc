@@ -206,5 +206,29 @@ TEST_F(Cli, ErrorExitCodes) {
   EXPECT_EQ(unreachable.out, "");
 }
 
+TEST_F(Cli, TagsDeadLetterSourcesAndMoveTasks) {
+  ASSERT_EQ(shmq({"create-queue", "--queue-name", "dlq"}).rc, 0);
+  ASSERT_EQ(shmq({"create-queue", "--queue-name", "src", "--attributes",
+                  R"({"RedrivePolicy":"{\"deadLetterTargetArn\":\"arn:aws:sqs:local:000000000000:dlq\",\"maxReceiveCount\":\"1\"}"})"})
+                .rc,
+            0);
+  EXPECT_EQ(shmq({"tag-queue", "--queue-name", "src", "--tags", "a=b,c=d"}).rc, 0);
+  EXPECT_EQ(shmq({"untag-queue", "--queue-name", "src", "--tag-keys", "c"}).rc, 0);
+  CliRun tags = shmq({"list-queue-tags", "--queue-name", "src"});
+  EXPECT_EQ(tags.doc, json({{"Tags", {{"a", "b"}}}})) << tags.out;
+  EXPECT_EQ(shmq({"tag-queue", "--queue-name", "src", "--tags", "novalue"}).rc, 252);
+  CliRun sources = shmq({"list-dead-letter-source-queues", "--queue-name", "dlq"});
+  ASSERT_EQ(sources.doc["queueUrls"].size(), 1u) << sources.out;
+  EXPECT_EQ(Client::queue_name_from_url(sources.doc["queueUrls"][0].get<std::string>()), "src");
+  CliRun started = shmq({"start-message-move-task", "--source-arn", "arn:aws:sqs:local:000000000000:dlq"});
+  ASSERT_EQ(started.rc, 0) << started.out;
+  EXPECT_FALSE(started.doc["TaskHandle"].get<std::string>().empty());
+  CliRun listed = shmq({"list-message-move-tasks", "--source-arn", "dlq", "--max-results", "10"});
+  ASSERT_EQ(listed.rc, 0);
+  EXPECT_EQ(listed.doc["Results"][0]["SourceArn"], "arn:aws:sqs:local:000000000000:dlq") << listed.out;
+  EXPECT_EQ(shmq({"start-message-move-task", "--source-arn", "src"}).rc, 254) << "src is not a DLQ";
+  EXPECT_EQ(shmq({"cancel-message-move-task", "--task-handle", "nope"}).rc, 254);
+}
+
 }  // namespace
 }  // namespace shmq

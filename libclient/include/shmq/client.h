@@ -150,6 +150,26 @@ struct BatchResult {
   std::vector<BatchResultError> failed;
 };
 
+// A grant on a queue, as add_permission made it.
+struct Permission {
+  std::string label;
+  std::string principal;  // "uid:N", "gid:N", "*", or "account:ID[,ID...]" (HTTP gateway)
+  std::vector<std::string> actions;
+};
+
+// A message move task (StartMessageMoveTask): redrives a dead-letter queue.
+struct MessageMoveTask {
+  std::string task_handle;  // only while RUNNING
+  std::string status;       // RUNNING, COMPLETED, CANCELLED, FAILED
+  std::string source;       // queue names
+  std::string destination;  // empty: each message back to its source queue
+  int max_per_second = 0;   // 0: as fast as the broker's tick allows
+  uint64_t moved = 0;       // ApproximateNumberOfMessagesMoved
+  uint64_t to_move = 0;     // ApproximateNumberOfMessagesToMove (at the start)
+  std::string failure_reason;
+  uint64_t started_ms = 0;  // epoch ms
+};
+
 class Client;
 
 class Queue {
@@ -222,6 +242,26 @@ class Client {
   Status add_permission(std::string_view queue, std::string_view label,
                         std::string_view principal, const std::vector<std::string>& actions);
   Status remove_permission(std::string_view queue, std::string_view label);
+  Result<std::vector<Permission>> list_permissions(std::string_view queue);
+
+  // Tags (TagQueue / UntagQueue / ListQueueTags): key 1..128 chars, not
+  // "aws:..."; value 0..256; at most 50 per queue. Admin only for changes.
+  Status tag_queue(std::string_view queue, const std::map<std::string, std::string>& tags);
+  Status untag_queue(std::string_view queue, const std::vector<std::string>& keys);
+  Result<std::map<std::string, std::string>> list_queue_tags(std::string_view queue);
+  // URLs of the queues whose RedrivePolicy names this queue as their DLQ.
+  Result<std::vector<std::string>> list_dead_letter_source_queues(std::string_view queue);
+
+  // Message move tasks (run by the broker). source and destination are queue
+  // names, URLs or ARNs; source must be a dead-letter queue. With no
+  // destination each message goes back to the queue it came from.
+  // max_per_second 0 = unlimited, else 1..500. Returns the task handle.
+  Result<std::string> start_message_move_task(std::string_view source, std::string_view destination = {},
+                                              int max_per_second = 0);
+  // Returns ApproximateNumberOfMessagesMoved. ResourceNotFoundException for an unknown handle.
+  Result<uint64_t> cancel_message_move_task(std::string_view task_handle);
+  // Most recent first; max_results 1..10.
+  Result<std::vector<MessageMoveTask>> list_message_move_tasks(std::string_view source, int max_results = 1);
 
   // Broker statistics as a JSON document (per-queue counts, recovery counters).
   Result<std::string> stats();
