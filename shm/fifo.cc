@@ -13,17 +13,6 @@
 namespace shmq::shm {
 namespace {
 
-Status expired_handle() {
-  return Status("InvalidParameterValue",
-                "Value for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.");
-}
-
-Status not_available_for_change() {
-  return Status("InvalidParameterValue",
-                "Value for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
-                "not available for visibility timeout change.");
-}
-
 Lane& broker_lane(const SegmentView& v) { return v.lanes[kBrokerLane]; }
 uint64_t me(const SegmentView& v, const Lane& lane) { return uint64_t(lane_index(v, lane)) + 1; }
 
@@ -111,9 +100,6 @@ bool deleted_in_group(uint64_t st) {
   return state_of(st) == SlotState::kDeleted && value_of(st) == kDeletedInGroup;
 }
 
-bool live_message(SlotState k) {
-  return k == SlotState::kVisible || k == SlotState::kLeased || k == SlotState::kDelayed;
-}
 
 // Drops deleted messages from the head of the list and frees their slots.
 // REQUIRES: the group's lock.
@@ -627,12 +613,10 @@ Status fifo_change_visibility(const SegmentView& v, Lane& lane, const HandleRef&
     result = not_available_for_change();
   } else if (state_of(st) != SlotState::kLeased || gen_of(st) != h.gen || value_of(st) <= now) {
     result = expired_handle();
-  } else if (now + visibility_ms >
-             slot.lease_start_ms.load(std::memory_order_relaxed) + uint64_t(43200) * 1000) {
-    result = Status("InvalidParameterValue",
-                    "Value " + std::to_string(visibility_ms / 1000) +
-                        " for parameter VisibilityTimeout is invalid. Reason: Total "
-                        "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
+  } else if (Status cap = check_visibility_cap(slot.lease_start_ms.load(std::memory_order_relaxed), now,
+                                                visibility_ms);
+             !cap.ok()) {
+    result = cap;
   } else {
     const uint32_t max_rc = v.header->config.max_receive_count.load(std::memory_order_relaxed);
     const bool to_dlq = max_rc != 0 && slot.receive_count.load(std::memory_order_relaxed) >= max_rc;

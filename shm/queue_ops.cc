@@ -9,10 +9,6 @@
 #include "shm/validation.h"
 
 namespace shmq::shm {
-namespace {
-
-constexpr uint64_t kMaxTotalVisibilityMs = uint64_t(kMaxVisibilityTimeout) * 1000;
-
 Status expired_handle() {
   return Status("InvalidParameterValue",
                 "Value for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.");
@@ -24,11 +20,14 @@ Status not_available_for_change() {
                 "not available for visibility timeout change.");
 }
 
-bool live_message(SlotState k) {
-  return k == SlotState::kVisible || k == SlotState::kLeased || k == SlotState::kDelayed;
+Status check_visibility_cap(uint64_t lease_start_ms, uint64_t now_ms, uint64_t visibility_ms) {
+  const uint64_t elapsed_s = now_ms > lease_start_ms ? (now_ms - lease_start_ms) / 1000 : 0;
+  if (elapsed_s + visibility_ms / 1000 <= uint64_t(kMaxVisibilityTimeout)) return Status::OK();
+  return Status("InvalidParameterValue",
+                "Value " + std::to_string(visibility_ms / 1000) +
+                    " for parameter VisibilityTimeout is invalid. Reason: Total "
+                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
 }
-
-}  // namespace
 
 void notify_receivers(Header* h) {
   // Pairs with the receiver's waiters increment before its last look at the
@@ -300,11 +299,7 @@ Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
     }
     if (fifo && value_of(st) <= now) return expired_handle();
     const uint64_t start = slot.lease_start_ms.load(std::memory_order_relaxed);
-    if (now + visibility_ms > start + kMaxTotalVisibilityMs)
-      return Status("InvalidParameterValue",
-                    "Value " + std::to_string(visibility_ms / 1000) +
-                        " for parameter VisibilityTimeout is invalid. Reason: Total "
-                        "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
+    if (Status cap = check_visibility_cap(start, now, visibility_ms); !cap.ok()) return cap;
     const uint32_t max_rc = hd->config.max_receive_count.load(std::memory_order_relaxed);
     const bool to_dlq = max_rc != 0 && slot.receive_count.load(std::memory_order_relaxed) >= max_rc;
     if (visibility_ms == 0 && !to_dlq) {

@@ -111,6 +111,18 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
 // Wakes long-polling receivers if any sleep. Any process, after publishing.
 void notify_receivers(Header* h);
 
+// The answers and checks standard and FIFO queues share (fifo.h).
+Status expired_handle();            // InvalidParameterValue: "The receipt handle has expired."
+Status not_available_for_change();  // InvalidParameterValue: not available for a visibility change
+inline bool live_message(SlotState k) {
+  return k == SlotState::kVisible || k == SlotState::kLeased || k == SlotState::kDelayed;
+}
+// ChangeMessageVisibility may not end a lease more than 12 hours after its
+// receive (lease_start_ms). Counted in whole seconds, SQS's unit, so a change
+// made in the same second as the receive may ask for the full 43200.
+// Returns the InvalidParameterValue to answer, or OK.
+Status check_visibility_cap(uint64_t lease_start_ms, uint64_t now_ms, uint64_t visibility_ms);
+
 // Index of the lane in v.lanes.
 inline uint32_t lane_index(const SegmentView& v, const Lane& lane) {
   return uint32_t(&lane - v.lanes);
