@@ -125,22 +125,7 @@ void check_after_repair(Segment& seg, const std::map<int, int>& expected, int64_
   }
   // The ready ring is not wedged: everything published was consumed.
   EXPECT_EQ(v.ready.pos->head.load(), v.ready.pos->tail.load()) << "trial " << trial << ": ready ring wedged";
-  // Every slot is FREE and listed exactly once in its class's free ring.
-  for (uint32_t c = 0; c < kNumClasses; ++c) {
-    const SizeClass& k = v.header->classes[c];
-    std::multiset<uint64_t> listed;
-    uint64_t value;
-    while (ring_pop(v.free[c], seg.lane(kParentLane), &value, [](uint64_t) {}))
-      if (value != kTombstone) listed.insert(value);
-    seg.lane(kParentLane).op.store(0);
-    EXPECT_EQ(v.free[c].pos->head.load(), v.free[c].pos->tail.load())
-        << "trial " << trial << ": free ring " << c << " wedged";
-    for (uint32_t s = k.first_slot; s < k.first_slot + k.count; ++s) {
-      EXPECT_EQ(state_of(v.slot(s).state.load()), SlotState::kFree) << "trial " << trial << " slot " << s;
-      EXPECT_EQ(listed.count(s), 1u) << "trial " << trial << ": slot " << s << " leaked or listed twice";
-    }
-    EXPECT_EQ(listed.size(), k.count) << "trial " << trial;
-  }
+  testing::expect_every_slot_free_once(v, seg.lane(kParentLane), trial);
 }
 
 int must_be(const Journal& j, int i, bool sent_before) {

@@ -144,18 +144,7 @@ void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, in
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "trial " << trial << ": group " << group
                                                             << " out of order";
   EXPECT_EQ(v.ready.pos->head.load(), v.ready.pos->tail.load()) << "trial " << trial << ": ready ring wedged";
-  for (uint32_t c = 0; c < kNumClasses; ++c) {
-    const SizeClass& k = v.header->classes[c];
-    std::multiset<uint64_t> listed;
-    uint64_t value;
-    while (ring_pop(v.free[c], parent, &value, [](uint64_t) {}))
-      if (value != kTombstone) listed.insert(value);
-    parent.op.store(0);
-    for (uint32_t s = k.first_slot; s < k.first_slot + k.count; ++s) {
-      EXPECT_EQ(state_of(v.slot(s).state.load()), SlotState::kFree) << "trial " << trial << " slot " << s;
-      EXPECT_EQ(listed.count(s), 1u) << "trial " << trial << ": slot " << s << " leaked or listed twice";
-    }
-  }
+  testing::expect_every_slot_free_once(v, parent, trial);
 }
 
 int must_be(const Journal& j, int i, bool sent_before) {

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "shm/crash_point.h"
+#include "shm/ring.h"
 
 namespace shmq {
 namespace {
@@ -45,6 +48,25 @@ shm::Geometry small_geometry() {
   g.counts[2] = 2;
   g.counts[3] = 1;
   return g;
+}
+
+void expect_every_slot_free_once(const shm::SegmentView& v, shm::Lane& lane, int64_t trial) {
+  using namespace shm;
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    const SizeClass& k = v.header->classes[c];
+    std::multiset<uint64_t> listed;
+    uint64_t value;
+    while (ring_pop(v.free[c], lane, &value, [](uint64_t) {}))
+      if (value != kTombstone) listed.insert(value);
+    lane.op.store(0);
+    EXPECT_EQ(v.free[c].pos->head.load(), v.free[c].pos->tail.load())
+        << "trial " << trial << ": free ring " << c << " wedged";
+    for (uint32_t s = k.first_slot; s < k.first_slot + k.count; ++s) {
+      EXPECT_EQ(state_of(v.slot(s).state.load()), SlotState::kFree) << "trial " << trial << " slot " << s;
+      EXPECT_EQ(listed.count(s), 1u) << "trial " << trial << ": slot " << s << " leaked or listed twice";
+    }
+    EXPECT_EQ(listed.size(), k.count) << "trial " << trial;
+  }
 }
 
 }  // namespace testing

@@ -19,4 +19,9 @@ bool run_crash_trial(int64_t k, const std::function<void()>& script);
 // A segment small enough to check slot by slot: 8 / 4 / 2 / 1 slots.
 shm::Geometry small_geometry();
 
+// After a drain: every free ring is unwedged and lists every slot of its
+// class exactly once, and every slot is FREE. Empties the free rings through
+// `lane`. Failures name the trial.
+void expect_every_slot_free_once(const shm::SegmentView& v, shm::Lane& lane, int64_t trial);
+
 }  // namespace shmq::testing
