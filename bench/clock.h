@@ -33,12 +33,16 @@ inline void spin_until_ns(uint64_t deadline) {
 // waits longer than that are touched: they are outliers anyway.
 class SpinWait {
  public:
+  SpinWait() = default;
+  // yield_every must be a power of two.
+  explicit SpinWait(uint32_t yield_every) : mask_(yield_every - 1) {}
   void wait() {
     cpu_relax();
-    if ((++turns_ & 0x3fff) == 0) sched_yield();
+    if ((++turns_ & mask_) == 0) sched_yield();
   }
 
  private:
+  uint32_t mask_ = 0x3fff;
   uint32_t turns_ = 0;
 };
 

@@ -42,6 +42,7 @@ struct Options {
   bool remove_batch = false;  // shmq: remove_batch instead of remove per message
   bool send_each = false;     // shmq: send per message instead of send_batch
   int fifo_groups = 0;        // shmq: a FIFO queue, messages spread over this many groups
+  std::string durability = "memory";  // shmq: the queues' Durability (memory | async | sync)
 
   std::string socket;  // shmq: an already running broker
   std::string broker_path;

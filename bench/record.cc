@@ -64,6 +64,8 @@ Record base_record(const Options& o, const std::string& mechanism, const std::st
   }
   if (mechanism == "shmq" && mode == "throughput" && o.fifo_groups > 0)
     r.variant = "fifo " + std::to_string(o.fifo_groups) + " groups" + (r.variant.empty() ? "" : ", " + r.variant);
+  if (mechanism == "shmq" && o.durability != "memory")
+    r.variant = "durability " + o.durability + (r.variant.empty() ? "" : ", " + r.variant);
   if ((mechanism == "redis" || mechanism == "beanstalkd") && mode == "throughput")
     r.variant = o.batch > 1 ? "pipelined" : "one request at a time";
   return r;

@@ -74,6 +74,11 @@ void add_run_options(CLI::App* app, Cli& c, bool with_mechanism) {
   app->add_option("--timeout", o.timeout_s, "kill a run that takes longer (s)")
       ->capture_default_str();
   app->add_option("--socket", o.socket, "shmq: use the broker running on this socket");
+  app->add_option("--durability", o.durability,
+                  "shmq: the queues' Durability; memory measures the shared-memory path alone, "
+                  "async and sync add the broker's journal")
+      ->check(CLI::IsMember({"memory", "async", "sync"}))
+      ->capture_default_str();
   app->add_option("--broker", o.broker_path, "shmq: the shmq-broker to start")
       ->capture_default_str();
   app->add_flag("--json", o.json, "print JSON, one object per line, on stdout");

@@ -57,7 +57,7 @@ ShmqMechanism::ShmqMechanism(const Broker& broker, const Options& o, int channel
   for (int ch = 0; ch < channels; ++ch) {
     std::string name =
         "bench-" + std::to_string(getpid()) + "-" + std::to_string(runs) + "-" + std::to_string(ch);
-    QueueAttributes attributes;
+    QueueAttributes attributes{{"Durability", o.durability}};
     if (o.fifo_groups > 0) {
       name += ".fifo";
       attributes["FifoQueue"] = "true";

@@ -107,8 +107,9 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
   json ok = json::array(), failed = json::array();
   const bool fifo = q->queue->fifo();
   for (const auto& e : r->successful) {
-    json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", e.md5_of_body}};
-    if (!e.md5_of_message_attributes.empty()) j["MD5OfMessageAttributes"] = e.md5_of_message_attributes;
+    const SendBatchEntry& in = batch[e.index];
+    json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", shm::md5_hex(in.body)}};
+    if (!in.attributes.empty()) j["MD5OfMessageAttributes"] = shm::md5_of_message_attributes(in.attributes);
     if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(j);
   }

@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Builds shmq and runs the whole test suite: once in `build` (RelWithDebInfo)
-# and once in `build-asan` under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Builds shmq and runs the whole test suite.
 #
-#   scripts/test.sh [--quick]
+#   scripts/test.sh [--quick | --full]
 #
-# --quick skips the sanitizer build. Exits non-zero if any build or test fails.
-# Tests run one at a time (ctest -j1): many of them start several processes and
-# are CPU-heavy on a small machine.
+# Default (what CI runs): one build, `build-asan`, instrumented with
+# AddressSanitizer + UndefinedBehaviorSanitizer (-O1, line tables only: the
+# sanitizers' reports keep file:line, the build takes half the time of -O2 -g),
+# its whole ctest suite, then a seconds-long smoke of the benchmark tool.
+# --quick: the plain build (`build`, RelWithDebInfo) and its suite instead.
+# --full:  both: the plain build and suite first, then the sanitizer one.
+# Exits non-zero if any build or test fails. Tests run one at a time
+# (ctest -j1): many of them start several processes and are CPU-heavy on a
+# small machine.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-QUICK=0
+PLAIN=0
+SANITIZED=1
 for arg in "$@"; do
   case "$arg" in
-    --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "test: unknown argument: $arg (usage: scripts/test.sh [--quick])" >&2; exit 2 ;;
+    --quick) PLAIN=1; SANITIZED=0 ;;
+    --full) PLAIN=1; SANITIZED=1 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test: unknown argument: $arg (usage: scripts/test.sh [--quick | --full])" >&2; exit 2 ;;
   esac
 done
 
@@ -47,23 +54,27 @@ run_suite() {
   fi
 }
 
+# bench_smoke DIR: keeps the benchmark tool working (a seconds-long run that
+# times nothing), in the same environment as the tests of DIR.
+bench_smoke() {
+  echo "==== [bench] smoke ($1) ===="
+  if env "${CTEST_ENV[@]}" "${CTEST_WRAP[@]}" "$ROOT/bench/smoke.sh" "$1"; then
+    SUMMARY+=("test: bench smoke ($1): PASS")
+  else
+    SUMMARY+=("test: bench smoke ($1): FAIL")
+    FAILED=1
+  fi
+}
+
 CTEST_ENV=()
 CTEST_WRAP=()
-# -DSHMQ_SANITIZE= keeps `build` uninstrumented even if its cache says otherwise.
-run_suite "RelWithDebInfo" build -DSHMQ_SANITIZE=
-
-# Keep the benchmark tool working: a seconds-long run that times nothing.
-echo "==== [bench] smoke (build) ===="
-if "$ROOT/bench/smoke.sh" build; then
-  SUMMARY+=("test: bench smoke (build): PASS")
-else
-  SUMMARY+=("test: bench smoke (build): FAIL")
-  FAILED=1
+if ((PLAIN)); then
+  # -DSHMQ_SANITIZE= keeps `build` uninstrumented even if its cache says otherwise.
+  run_suite "RelWithDebInfo" build -DSHMQ_SANITIZE=
+  ((SANITIZED)) || bench_smoke build
 fi
 
-if ((QUICK)); then
-  SUMMARY+=("test: asan+ubsan (build-asan): SKIPPED (--quick)")
-else
+if ((SANITIZED)); then
   CTEST_ENV=(
     "ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
     "UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -81,7 +92,9 @@ else
            "if tests die at startup run: sysctl vm.mmap_rnd_bits=28" >&2
     fi
   fi
-  run_suite "asan+ubsan" build-asan -DSHMQ_SANITIZE=address,undefined
+  run_suite "asan+ubsan" build-asan -DSHMQ_SANITIZE=address,undefined \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+  bench_smoke build-asan
 fi
 
 echo "==== summary ===="

@@ -614,9 +614,10 @@ Json run_send_message_batch(Session& s, const Args& a) {
   const auto result = unwrap(s.open_queue()->send_batch(entries));
   Json ok = Json::array();
   for (const auto& e : result.successful) {
-    Json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", e.md5_of_body}};
-    if (!e.md5_of_message_attributes.empty()) {
-      j["MD5OfMessageAttributes"] = e.md5_of_message_attributes;
+    const shmq::SendBatchEntry& in = entries[e.index];
+    Json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", shmq::shm::md5_hex(in.body)}};
+    if (!in.attributes.empty()) {
+      j["MD5OfMessageAttributes"] = shmq::shm::md5_of_message_attributes(in.attributes);
     }
     if (e.sequence_number) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(std::move(j));

@@ -252,7 +252,8 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     return Status("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent " +
                                              std::to_string(total) + " bytes.");
   SendBatchResult result;
-  for (const auto& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const SendBatchEntry& e = entries[i];
     SendOptions o;
     o.delay_seconds = e.delay_seconds;
     o.attributes = &e.attributes;
@@ -260,8 +261,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     o.message_deduplication_id = e.message_deduplication_id;
     auto r = send(e.body, o);
     if (r.ok()) {
-      result.successful.push_back({e.id, r->message_id, shm::md5_hex(e.body),
-                                   shm::md5_of_message_attributes(e.attributes), r->sequence_number});
+      result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
     } else {
       Status s = r.status();
       if (s.code() == "MissingParameter" && fifo() && e.message_group_id.empty())  // SQS, in a batch

@@ -140,6 +140,27 @@ TEST_F(Cli, FullCycle) {
   EXPECT_TRUE(found) << stats.out;
 }
 
+// The batch answer carries each entry's digests, matched to its own entry
+// (the failed middle entry must not shift them).
+TEST_F(Cli, SendMessageBatchDigestsPerEntry) {
+  ASSERT_EQ(shmq({"create-queue", "--queue-name", "batched"}).rc, 0);
+  CliRun sent = shmq({"send-message-batch", "--queue-name", "batched", "--entries",
+                      R"([{"Id":"a","MessageBody":"hello"},{"Id":"bad","MessageBody":""},)"
+                      R"({"Id":"c","MessageBody":"x","MessageAttributes":{"color":{"DataType":"String","StringValue":"blue"}}}])"});
+  ASSERT_EQ(sent.rc, 0) << sent.out;
+  ASSERT_TRUE(sent.doc.is_object()) << sent.out;
+  const json& ok = sent.doc["Successful"];
+  ASSERT_EQ(ok.size(), 2u) << sent.out;
+  EXPECT_EQ(ok[0].value("Id", ""), "a");
+  EXPECT_EQ(ok[0].value("MD5OfMessageBody", ""), "5d41402abc4b2a76b9719d911017c592");  // md5("hello")
+  EXPECT_FALSE(ok[0].contains("MD5OfMessageAttributes"));
+  EXPECT_EQ(ok[1].value("Id", ""), "c");
+  EXPECT_EQ(ok[1].value("MD5OfMessageBody", ""), "9dd4e461268c8034f5c8564e155c67a6");  // md5("x")
+  EXPECT_EQ(ok[1].value("MD5OfMessageAttributes", ""), "da1b33cc3cbfe8b1630921e78e6b9880");
+  ASSERT_EQ(sent.doc["Failed"].size(), 1u) << sent.out;
+  EXPECT_EQ(sent.doc["Failed"][0].value("Id", ""), "bad");
+}
+
 TEST_F(Cli, SendMessageWithAttributesAndName) {
   ASSERT_EQ(shmq({"create-queue", "--queue-name", "named"}).rc, 0);
   CliRun sent = shmq({"send-message", "--queue-name", "named", "--message-body", "x", "--message-attributes",

@@ -99,12 +99,14 @@ struct BatchResultError {
   std::string message;
 };
 struct SendBatchResult {
+  // No MD5OfMessageBody here: nothing crosses a wire between the caller and
+  // the queue, so the digest checks nothing; a gateway that answers SQS
+  // clients computes it from entries[index] (shm::md5_hex).
   struct Entry {
     std::string id;
+    size_t index = 0;  // position of the entry in the request
     MessageId message_id;
-    std::string md5_of_body;
-    std::string md5_of_message_attributes;  // empty when the entry had none
-    uint64_t sequence_number = 0;           // FIFO queues
+    uint64_t sequence_number = 0;  // FIFO queues
   };
   std::vector<Entry> successful;
   std::vector<BatchResultError> failed;
