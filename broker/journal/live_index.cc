@@ -93,6 +93,10 @@ void LiveIndex::apply(const RecordLocation& loc, RecordType type, std::string_vi
       add(item);
       return;
     }
+    case RecordType::kFifoDedup:
+      // Not kept live: a dedup entry matters for 5 minutes only, and a file
+      // is removed only once nothing in it is live (docs: Durability limits).
+      return;
     case RecordType::kQueueDelete:
     case RecordType::kPurge: {
       if (payload.size() < 4) return;
