@@ -149,6 +149,7 @@ TEST_F(FifoRestoreTest, DeletedAndPurgedMessagesKeepDeduplicating) {
   remove(7, 1);
   send(7, 2, 9, "g", "recycled");  // the same slot again: "deleted" stays remembered
   send(5, 1, 10, "h", "old", shm::kDedupWindowMs + 1000);  // seen before the window
+  send(6, 1, 11, "h", "aging", 200000);                      // 100 s of its window left
   // A dedup entry journaled on its own (its SEND was dropped: deleted first).
   journal::FifoDedupRecord f;
   f.queue_uid = kUid;
@@ -176,9 +177,14 @@ TEST_F(FifoRestoreTest, DeletedAndPurgedMessagesKeepDeduplicating) {
   expect_original("purged", 2, 1, 1);
   expect_original("alone", 11, 4, 12);
   EXPECT_FALSE(send_now("g", "old").duplicate) << "an entry past its window came back";
-  // The live messages: "live", "recycled", "old" (retention is 4 days).
+  // An entry keeps its age: 150 s later, 350 s after its first send, it is over.
+  EXPECT_TRUE(send_now("g", "aging").duplicate);
+  q_.view.header->clock_skew_ms.fetch_add(150000);
+  EXPECT_FALSE(send_now("g", "aging").duplicate) << "the rebuild restarted an entry's window";
+  // The live messages: "live", "recycled", "old", "aging" (retention is 4
+  // days), and the two sent again just now past their windows.
   const std::vector<std::string> left = drain();
-  EXPECT_EQ(left.size(), 4u) << ::testing::PrintToString(left);  // and the "old" resend just now
+  EXPECT_EQ(left.size(), 6u) << ::testing::PrintToString(left);
 }
 
 }  // namespace
