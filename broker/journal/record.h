@@ -73,6 +73,10 @@ struct FifoDedupRecord {
   uint64_t key_lo = 0;
 };
 
+// How long a FIFO_DEDUP record matters: SQS's deduplication interval
+// (shm::kDedupWindowMs), on the wall clock here.
+inline constexpr uint64_t kFifoDedupWindowMs = 5 * 60 * 1000;
+
 struct DeleteRecord {
   uint32_t queue_uid = 0;
   uint32_t slot = 0;
