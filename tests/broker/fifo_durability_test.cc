@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -269,6 +270,57 @@ TEST(FifoDurability, AsyncDedupOutlivesMessagesDeletedBeforeTheyWereJournaled) {
   }
   EXPECT_TRUE(receive_now(**q, 10).empty()) << "a duplicate was enqueued again";
 }
+
+// A message the broker moved to its dead-letter queue stays moved after a
+// rebuild: the delete in the source queue is journaled (standard and FIFO).
+class DeadLetterMoveDurability : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DeadLetterMoveDurability, AMovedMessageDoesNotComeBackInItsSource) {
+  const bool fifo = GetParam();
+  const std::string sfx = fifo ? ".fifo" : "";
+  testing::BrokerProcess broker(kSmall);
+  QueueAttributes type;
+  if (fifo) type = {{"FifoQueue", "true"}};
+  {
+    auto client = broker.connect();
+    auto dlq = client->create_queue("dead" + sfx, type);
+    ASSERT_TRUE(dlq.ok());
+    QueueAttributes a = type;
+    a["VisibilityTimeout"] = "10";
+    a["RedrivePolicy"] = R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dead)" + sfx + R"(","maxReceiveCount":1})";
+    auto src = client->create_queue("src" + sfx, a);
+    ASSERT_TRUE(src.ok()) << src.status().to_string();
+    SendOptions o = fifo ? in_group("g", "p") : SendOptions{};
+    ASSERT_TRUE((*src)->send("poison", o).ok());
+    ASSERT_EQ(receive_now(**src, 1).size(), 1u);
+    ASSERT_TRUE(testing::wait_journaled(broker, "src" + sfx));
+    const uint64_t before = broker.stats()["journal"]["records"].get<uint64_t>();
+    ASSERT_TRUE(client->advance_clock(11000).ok());
+    // The move is on disk once its two records are: the copy in the
+    // dead-letter queue and the delete in the source.
+    bool moved = false;
+    for (int i = 0; i < 500 && !moved; ++i) {
+      moved = broker.queue_stats("src" + sfx)["dlq_moved"] == 1 &&
+              broker.stats()["journal"]["records"].get<uint64_t>() >= before + 2;
+      if (!moved) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(moved) << broker.stats().dump();
+    ASSERT_TRUE(testing::wait_journaled(broker, "src" + sfx));
+    ASSERT_TRUE(testing::wait_journaled(broker, "dead" + sfx));
+  }
+  power_loss(broker);
+  auto client = broker.connect();
+  auto src = client->open_queue("src" + sfx);
+  auto dlq = client->open_queue("dead" + sfx);
+  ASSERT_TRUE(src.ok() && dlq.ok());
+  EXPECT_TRUE(receive_now(**src, 10).empty()) << "the moved message came back in its source queue";
+  auto got = receive_now(**dlq, 10);
+  ASSERT_EQ(got.size(), 1u) << "the moved message was lost";
+  EXPECT_EQ(got[0].body_copy(), "poison");
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, DeadLetterMoveDurability, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Fifo" : "Standard"; });
 
 }  // namespace
 }  // namespace shmq
