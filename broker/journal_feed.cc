@@ -83,7 +83,7 @@ bool JournalFeed::collect() {
       ++p;
       if (e == shm::kTombstone) continue;
       if (shm::journal_entry_kind(e) == shm::JournalKind::kFifoDedup) {
-        if (!append_fifo_dedup(uid, v, e)) dropped_.fetch_add(1, std::memory_order_relaxed);
+        append_fifo_dedup(uid, v, e);  // an entry reused meanwhile: its SEND still carries the id
         continue;
       }
       const uint32_t slot = shm::journal_entry_slot(e);
