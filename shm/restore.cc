@@ -67,10 +67,9 @@ Status restore_messages(const SegmentView& v, const std::vector<RestoredMessage>
     s.lease_start_ms.store(0, std::memory_order_relaxed);
     if (m.visible_clock_ms > now) {
       s.state.store(make_state(SlotState::kDelayed, g, m.visible_clock_ms), std::memory_order_relaxed);
-    } else if (fifo) {
-      s.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_relaxed);  // its group gets the token
     } else {
       s.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_relaxed);
+      if (fifo) continue;  // its group gets the token (fifo_restore_groups)
       Cell& c = v.ready.cells[ready & v.ready.mask];
       c.data.store(make_entry(m.slot, g), std::memory_order_relaxed);
       c.seq.store(ready + 1, std::memory_order_relaxed);
