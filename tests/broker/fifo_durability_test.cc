@@ -271,6 +271,44 @@ TEST(FifoDurability, AsyncDedupOutlivesMessagesDeletedBeforeTheyWereJournaled) {
   EXPECT_TRUE(receive_now(**q, 10).empty()) << "a duplicate was enqueued again";
 }
 
+// Async (the default): a message leased at the power loss comes back
+// visible at the head of its group, before the later ones; a queue-level
+// delay is still running after the rebuild.
+TEST(FifoDurability, LeasedMessagesComeBackFirstAndDelaysKeepRunning) {
+  testing::BrokerProcess broker(kSmall);
+  {
+    auto client = broker.connect();
+    auto q = client->create_queue("l.fifo", {{"FifoQueue", "true"}});
+    ASSERT_TRUE(q.ok());
+    auto d = client->create_queue("w.fifo", {{"FifoQueue", "true"}, {"DelaySeconds", "120"}});
+    ASSERT_TRUE(d.ok());
+    for (const char* b : {"m1", "m2", "m3"}) ASSERT_TRUE((*q)->send(b, in_group("g", b)).ok());
+    auto leased = receive_now(**q, 1, 600);
+    ASSERT_EQ(leased.size(), 1u);
+    ASSERT_EQ(leased[0].body_copy(), "m1");
+    ASSERT_TRUE((*d)->send("later", in_group("g", "later")).ok());
+    ASSERT_TRUE(testing::wait_journaled(broker, "l.fifo"));
+    ASSERT_TRUE(testing::wait_journaled(broker, "w.fifo"));
+  }
+  power_loss(broker);
+  auto client = broker.connect();
+  auto q = client->open_queue("l.fifo");
+  auto d = client->open_queue("w.fifo");
+  ASSERT_TRUE(q.ok() && d.ok());
+  std::vector<std::string> order;
+  for (auto& m : receive_now(**q, 10, 600)) order.push_back(m.body_copy());
+  EXPECT_EQ(order, (std::vector<std::string>{"m1", "m2", "m3"}));
+  EXPECT_TRUE(receive_now(**d, 10).empty()) << "the delay was forgotten";
+  ASSERT_TRUE(client->advance_clock(121000).ok());
+  std::vector<Message> later;
+  for (int i = 0; i < 300 && later.empty(); ++i) {  // the broker's timer ends the delay
+    later = receive_now(**d, 10);
+    if (later.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].body_copy(), "later");
+}
+
 // A message the broker moved to its dead-letter queue stays moved after a
 // rebuild: the delete in the source queue is journaled (standard and FIFO).
 class DeadLetterMoveDurability : public ::testing::TestWithParam<bool> {};
