@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/journal/record.h"
+#include "shm/fifo.h"
 #include "shm/futex.h"
 #include "shm/journal_ring.h"
 
@@ -81,6 +82,10 @@ bool JournalFeed::collect() {
       const uint64_t e = c.data.load(std::memory_order_relaxed);
       ++p;
       if (e == shm::kTombstone) continue;
+      if (shm::journal_entry_kind(e) == shm::JournalKind::kFifoDedup) {
+        append_fifo_dedup(uid, v, e);  // an entry reused meanwhile: its SEND still carries the id
+        continue;
+      }
       const uint32_t slot = shm::journal_entry_slot(e);
       if (slot >= v.total_slots()) continue;  // a corrupt entry: nothing to journal
       shm::Slot& s = v.slot(slot);
@@ -99,10 +104,16 @@ bool JournalFeed::collect() {
       }
       const uint32_t attrs = s.attrs_len.load(std::memory_order_relaxed);
       const uint32_t body = s.body_len.load(std::memory_order_relaxed);
-      if (uint64_t(attrs) + body > v.payload_capacity(slot)) continue;
-      const char* payload = v.payload(slot);
-      scratch_.assign(payload, attrs + body);
+      // FIFO: FifoMeta, group id and dedup id come before the attributes.
+      shm::FifoIds ids;
+      if (v.header->fifo) ids = shm::fifo_ids(v, slot);
+      const uint32_t ids_len = uint32_t(ids.group_id.size() + ids.dedup_id.size());
+      if (uint64_t(ids.prefix) + attrs + body > v.payload_capacity(slot)) continue;
+      scratch_.clear();
+      if (ids_len) scratch_.append(ids.group_id.data(), ids_len);  // the ids are adjacent
+      scratch_.append(v.payload(slot) + ids.prefix, attrs + body);
       journal::SendRecord rec;
+      rec.sequence_number = ids.sequence_number;
       rec.queue_uid = uid;
       rec.slot = slot;
       rec.incarnation = inc;
@@ -116,8 +127,10 @@ bool JournalFeed::collect() {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      rec.attributes = std::string_view(scratch_.data(), attrs);
-      rec.body = std::string_view(scratch_.data() + attrs, body);
+      rec.group_id = std::string_view(scratch_.data(), ids.group_id.size());
+      rec.dedup_id = std::string_view(scratch_.data() + ids.group_id.size(), ids.dedup_id.size());
+      rec.attributes = std::string_view(scratch_.data() + ids_len, attrs);
+      rec.body = std::string_view(scratch_.data() + ids_len + attrs, body);
       journal::append_record(rec, &batch_);
     }
     if (p != f.next) {
@@ -133,6 +146,35 @@ bool JournalFeed::collect() {
   batch_.clear();
   for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
   release(journal_->durable_seq());  // it may be durable already
+  return true;
+}
+
+// A FIFO dedup entry (bucket * 8 + way in the entry's slot field): copied
+// without the bucket's lock, seqlock style (`when` changes whenever the
+// entry is reused, and is pending while its sender writes it), and kept only
+// when it still names the message the entry was pushed for.
+bool JournalFeed::append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uint64_t e) {
+  const uint32_t ref = shm::journal_entry_slot(e);
+  const uint32_t bi = ref / 8, way = ref % 8;
+  if (!v.header->fifo || bi >= v.header->dedup_buckets || way >= shm::kDedupWays) return false;
+  shm::DedupBucket& b = v.dedup[bi];
+  shm::DedupEntry& d = b.entries[way];
+  const uint32_t when = b.when[way].load(std::memory_order_acquire);
+  if (when == 0 || (when & shm::kDedupPendingBit)) return false;
+  journal::FifoDedupRecord rec;
+  rec.queue_uid = uid;
+  rec.key_hi = d.key_hi.load(std::memory_order_relaxed);
+  rec.key_lo = d.key_lo.load(std::memory_order_relaxed);
+  rec.seen_epoch_ms = shm::epoch_ms(v.header, d.seen_ms.load(std::memory_order_relaxed));
+  rec.incarnation = d.incarnation.load(std::memory_order_relaxed);
+  rec.sequence_number = d.seq.load(std::memory_order_relaxed);
+  rec.slot = d.slot.load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (b.when[way].load(std::memory_order_relaxed) != when ||
+      d.key_hi.load(std::memory_order_relaxed) != rec.key_hi ||
+      uint32_t(rec.incarnation) != shm::journal_entry_incarnation(e) || rec.slot >= v.total_slots())
+    return false;
+  journal::append_record(journal::RecordType::kFifoDedup, journal::encode(rec), &batch_);
   return true;
 }
 

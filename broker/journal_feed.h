@@ -4,7 +4,8 @@
 // ring's head, which wakes the queue's `sync` senders.
 //
 // One pass: for each queue, read the published entries from where the last
-// pass stopped; for a SEND copy the slot (seqlock: re-check incarnation and
+// pass stopped; for a SEND copy the slot (and, on a FIFO queue, its group
+// id, dedup id and SequenceNumber); for a FIFO_DEDUP copy the dedup entry (seqlock: re-check incarnation and
 // state after the copy, so a message deleted and recycled meanwhile is
 // dropped); append the records and remember (ring position, last sequence).
 // The feed never waits for the disk: it keeps collecting while the writer
@@ -58,6 +59,9 @@ class JournalFeed {
   };
   void run();
   bool collect();
+  // Appends a FIFO_DEDUP record for a kFifoDedup entry; false if the entry
+  // was reused or never completed.
+  bool append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uint64_t entry);
   void release(uint64_t durable_seq);  // REQUIRES: mu_ held
   void sleep_idle();
   void propagate_error();

@@ -13,12 +13,9 @@
 
 namespace shmq::broker {
 
-// A queue's Durability attribute (memory | async | sync); async by default.
-// FIFO queues are memory-only for now (their journal records and rebuild are
-// not done yet): always memory.
-shm::Durability durability_of(const QueueAttributes& attributes, bool fifo);
-// Refuses Durability async|sync on a FIFO queue, with the reason.
-Status check_durability(const QueueAttributes& attributes, bool fifo);
+// A queue's Durability attribute (memory | async | sync); async by default,
+// for standard and FIFO queues alike.
+shm::Durability durability_of(const QueueAttributes& attributes);
 const char* durability_name(shm::Durability d);
 
 // The QUEUE_STATE record of a queue: name, flags, segment secret, attributes.
@@ -28,7 +25,9 @@ std::string queue_state_payload(const QueueRecord& q);
 // journal holds: the segment secret (so MessageIds and handles stay valid)
 // and every message neither deleted nor past its retention, each in its old
 // slot with its old incarnation, visible (leases are forgotten) or still
-// delayed. REQUIRES: no client has mapped the segment yet. *restored counts
+// delayed. FIFO queues also get their groups back in SequenceNumber order,
+// their SequenceNumber counter, and the dedup entries still inside their
+// 5-minute window (deleted messages' too). REQUIRES: no client has mapped the segment yet. *restored counts
 // the messages put back.
 Status restore_queue(QueueRecord* q, journal::ReplayedQueue& journaled, uint64_t* restored);
 

@@ -220,7 +220,7 @@ nlohmann::json Server::journal_json() const {
 }
 
 void Server::journal_queue_state(QueueRecord* q) {
-  q->view.header->journal.durability.store(uint32_t(durability_of(q->attributes, q->fifo)), std::memory_order_release);
+  q->view.header->journal.durability.store(uint32_t(durability_of(q->attributes)), std::memory_order_release);
   if (feed_) feed_->add_queue(q->uid, q->view);
   journal_->append(journal::RecordType::kQueueState, queue_state_payload(*q));
 }
@@ -404,7 +404,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                           {"leases_expired", k.leases_expired.load()}, {"delays_released", k.delays_released.load()},
                           {"retention_deleted", k.retention_deleted.load()}, {"dlq_moved", k.dlq_moved.load()},
                           {"purged", k.purged.load()},
-                          {"durability", durability_name(durability_of(q->attributes, q->fifo))},
+                          {"durability", durability_name(durability_of(q->attributes))},
                           {"journal_pending", q->view.journal.pos->tail.load() - q->view.journal.pos->head.load()},
                           {"recovery", {{"lanes_repaired", k.lanes_repaired.load()},
                                         {"cells_voided", k.cells_voided.load()},
@@ -453,8 +453,6 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
       QueueRecord* existing = registry_.find(name);
       if (existing && !allowed(c, *existing, "send") && !allowed(c, *existing, "receive"))
         return access_denied("CreateQueue", name).dump();
-      if (auto f = attrs.find("FifoQueue"); f != attrs.end() && f->second == "true")
-        if (Status d = check_durability(attrs, true); !d.ok()) return wire::error_reply(d).dump();
       auto q = registry_.create(name, attrs, c.uid, c.gid, clock_skew_ms_);
       if (!q.ok()) return wire::error_reply(q.status()).dump();
       *fd_out = q.value()->fd();
@@ -505,7 +503,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                                 "DeduplicationScope", "FifoThroughputLimit", "Durability"})
         if (auto it = q->attributes.find(extra); it != q->attributes.end()) all[extra] = it->second;
       if (q->fifo) all["FifoQueue"] = "true";
-      all["Durability"] = durability_name(durability_of(q->attributes, q->fifo));
+      all["Durability"] = durability_name(durability_of(q->attributes));
       std::vector<std::string> names = req.value("names", std::vector<std::string>{"All"});
       QueueAttributes out;
       for (const auto& n : names) {
@@ -527,7 +525,6 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
     if (!allowed(c, *q, "admin")) return access_denied(op, name).dump();
     if (op == "set_queue_attributes") {
       const QueueAttributes attrs = req.value("attributes", QueueAttributes{});
-      if (Status d = check_durability(attrs, q->fifo); !d.ok()) return wire::error_reply(d).dump();
       Status s = registry_.set_attributes(q, attrs);
       q->next_deadline_ms = 0;  // retention may have shrunk: rescan
       if (s.ok()) journal_queue_state(q);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shm/crash_point.h"
+#include "shm/journal_ring.h"
 #include "shm/ring.h"
 
 namespace shmq::shm {
@@ -384,6 +385,14 @@ bool read_delivery(const SegmentView& v, uint32_t s, uint32_t gen, Delivery* d) 
 
 }  // namespace
 
+FifoDedupKey fifo_dedup_key(std::string_view scope, std::string_view id) {
+  const DedupKey k = dedup_key(scope, id);
+  return {k.hi, k.lo};
+}
+
+uint64_t fifo_group_hash(std::string_view id) { return group_hash(id); }
+uint64_t fifo_group_key(uint64_t hash) { return group_key(hash); }
+
 FifoIds fifo_ids(const SegmentView& v, uint32_t s) {
   const FifoMeta& m = v.meta(s);
   const char* p = v.payload(s) + sizeof(FifoMeta);
@@ -396,6 +405,7 @@ FifoIds fifo_ids(const SegmentView& v, uint32_t s) {
 Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::string_view group_id,
                  std::string_view dedup_id, FifoSendOutput* out) {
   Header* h = v.header;
+  if (Status j = journal_precheck(v); !j.ok()) return j;
   FifoSendOutput result;
   // The group entry and the dedup bucket are random lines of tables far
   // larger than the cache: fetch them while the message is written.
@@ -471,9 +481,13 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   result.slot = s;
   result.incarnation = slot.incarnation.load(std::memory_order_relaxed);
   result.sequence_number = seq;
-  if (pending) dedup_end(v, lane, pending, s, result.incarnation, seq);
+  if (pending) {
+    dedup_end(v, lane, pending, s, result.incarnation, seq);
+    // Before the SEND: a sync sender's wait for its SEND covers this too.
+    journal_after_fifo_dedup(v, lane, (pending - 1) >> 8, uint32_t(pending - 1) & 0xff, result.incarnation);
+  }
   if (out) *out = result;
-  return Status::OK();
+  return journal_after_send(v, lane, s, result.incarnation);
 }
 
 size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
@@ -589,6 +603,10 @@ Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {
     g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     advance_head(v, lane, g);
     make_ready(v, lane, gi);
+    unlock_group(v, lane, gi);
+    // After the lock: a full journal ring may make this wait.
+    journal_after_delete(v, lane, h.slot, h.incarnation);
+    return result;
   }
   unlock_group(v, lane, gi);
   return result;
@@ -647,6 +665,9 @@ void process_group(const SegmentView& v, uint32_t gi, uint64_t now, const DeadLe
   const uint64_t retention_ms = uint64_t(h->config.retention_s.load(std::memory_order_relaxed)) * 1000;
   const uint32_t max_rc = h->config.max_receive_count.load(std::memory_order_relaxed);
   const bool redrive = max_rc != 0 && h->config.dlq_uid.load(std::memory_order_relaxed) != 0;
+  // Messages this pass removes (retention, dead-letter moves): journaled
+  // after the lock, so a rebuilt queue does not bring them back.
+  std::vector<std::pair<uint32_t, uint64_t>> removed;
   broker_lock_group(v, gi);
   const uint64_t key = g.key.load(std::memory_order_relaxed);
   if (key != 0 && key != kGroupRetired) {
@@ -667,11 +688,13 @@ void process_group(const SegmentView& v, uint32_t gi, uint64_t now, const DeadLe
         slot.state.store(make_state(SlotState::kDeleted, gen, kDeletedInGroup), std::memory_order_release);
         if (leased) g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
+        removed.emplace_back(s, slot.incarnation.load(std::memory_order_relaxed));
       } else if (due && leased && redrive &&
                  slot.receive_count.load(std::memory_order_relaxed) >= max_rc && mover(s)) {
         slot.state.store(make_state(SlotState::kDeleted, gen, kDeletedInGroup), std::memory_order_release);
         g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         counters.dlq_moved.fetch_add(1, std::memory_order_relaxed);
+        removed.emplace_back(s, slot.incarnation.load(std::memory_order_relaxed));
       } else if (due) {
         slot.state.store(make_state(SlotState::kVisible, gen, 0), std::memory_order_release);
         if (leased) g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
@@ -683,6 +706,7 @@ void process_group(const SegmentView& v, uint32_t gi, uint64_t now, const DeadLe
     make_ready(v, b, gi);
   }
   unlock_group(v, b, gi);
+  for (const auto& [slot, inc] : removed) journal_after_delete(v, b, slot, inc);
 }
 
 }  // namespace

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "shm/layout.h"
 #include "shm/queue_ops.h"
@@ -108,5 +109,44 @@ struct FifoIds {
   uint32_t prefix = 0;  // bytes before the attributes
 };
 FifoIds fifo_ids(const SegmentView& v, uint32_t s);
+
+// --- rebuilding a FIFO queue from the journal (shm/restore.h) ---------------
+
+// The dedup table's key of a dedup id: scope is the group id under
+// DeduplicationScope=messageGroup, else empty. Any process.
+struct FifoDedupKey {
+  uint64_t hi = 0, lo = 0;
+};
+FifoDedupKey fifo_dedup_key(std::string_view scope, std::string_view id);
+// The group table's probe start and key for a group id.
+uint64_t fifo_group_hash(std::string_view id);
+uint64_t fifo_group_key(uint64_t hash);
+
+// A dedup entry to put back: its key, when it was first seen and the
+// message that answers a duplicate.
+struct RestoredDedup {
+  uint64_t key_hi = 0, key_lo = 0;
+  uint32_t slot = 0;
+  uint64_t incarnation = 0;
+  uint64_t sequence_number = 0;
+  uint64_t seen_epoch_ms = 0;
+};
+
+// Broker, on a segment it just formatted that nobody maps (restore.h): links
+// the restored messages (their FifoMeta and ids already written, state
+// VISIBLE or DELAYED) into their groups' lists in SequenceNumber order,
+// gives each group whose head is visible a token (groups ordered by their
+// oldest message), and sets the queue's SequenceNumber counter to
+// last_sequence. Errors: more groups than the table holds.
+struct RestoredFifoMessage {
+  uint32_t slot = 0;
+  uint64_t sequence_number = 0;
+  std::string_view group_id;
+};
+Status fifo_restore_groups(const SegmentView& v, std::vector<RestoredFifoMessage> messages,
+                           uint64_t last_sequence);
+// Puts the entries seen less than kDedupWindowMs ago back into the dedup
+// table (the newest per key; a full bucket keeps its newest 7).
+void fifo_restore_dedup(const SegmentView& v, const std::vector<RestoredDedup>& entries);
 
 }  // namespace shmq::shm

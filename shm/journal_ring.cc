@@ -133,17 +133,20 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
   }
 }
 
-void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation) {
+namespace {
+
+// Pushes an entry that nobody waits on (DELETE, FIFO_DEDUP). When the ring
+// stays full (the journal thread is behind, or the broker is down) the
+// record is given up after a while: the step itself is done; only its
+// record would be missing after a reboot (a deleted message could come back:
+// at-least-once; a dedup id could be forgotten).
+void push_unawaited(const SegmentView& v, Lane& lane, uint64_t entry) {
   JournalControl& j = v.header->journal;
   if (Durability(j.durability.load(std::memory_order_relaxed)) == Durability::kMemory ||
       j.error.load(std::memory_order_acquire) != 0)
     return;
-  const uint64_t entry = make_journal_entry(JournalKind::kDelete, slot, incarnation);
   const uint64_t deadline = now_ms() + kJournalPatienceMs;
   while (!ring_push(v.journal, lane, entry, [] {})) {
-    // Full: the journal thread is behind or the broker is down. The delete
-    // itself is done; only its record would be lost (the message could come
-    // back after a reboot: at-least-once).
     if (now_ms() > deadline || j.error.load(std::memory_order_acquire) != 0) return;
     ring_doorbell(j);
     const uint32_t f = j.durable_futex.load(std::memory_order_acquire);
@@ -151,6 +154,19 @@ void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint6
     if (ring_size(v.journal) > v.journal.mask) futex_wait(&j.durable_futex, f, 5);
     j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
   }
+}
+
+}  // namespace
+
+void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation) {
+  push_unawaited(v, lane, make_journal_entry(JournalKind::kDelete, slot, incarnation));
+}
+
+void journal_after_fifo_dedup(const SegmentView& v, Lane& lane, uint64_t bucket, uint32_t way,
+                              uint64_t incarnation) {
+  const uint64_t ref = bucket * 8 + way;
+  if (ref > kMaxJournalDedupRef) return;  // a table beyond 2^27 buckets: the SEND still carries the id
+  push_unawaited(v, lane, make_journal_entry(JournalKind::kFifoDedup, uint32_t(ref), incarnation));
 }
 
 void recover_journal_head(const SegmentView& v) {

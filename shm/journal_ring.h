@@ -19,8 +19,9 @@
 // loses its memory). A broker killed while holding records not yet durable
 // collects them again from head on restart (duplicates are idempotent).
 //
-// Thread safety: journal_after_send / journal_after_delete: any process, in
-// send_message / delete_message, through the caller's lane. The rest: the
+// Thread safety: journal_after_send / journal_after_delete /
+// journal_after_fifo_dedup: any process, in send_message / delete_message /
+// fifo_send / fifo_delete (or the broker's timer), through the caller's lane. The rest: the
 // broker (format and attach time, its repair, its journal thread).
 #pragma once
 
@@ -33,7 +34,10 @@
 namespace shmq::shm {
 
 enum class Durability : uint32_t { kMemory = 0, kAsync = 1, kSync = 2 };
-enum class JournalKind : uint32_t { kSend = 1, kDelete = 2 };
+// kFifoDedup: the slot field holds a dedup-table entry (bucket * 8 + way),
+// not a slot; the incarnation is the message's (FIFO queues, fifo.h).
+enum class JournalKind : uint32_t { kSend = 1, kDelete = 2, kFifoDedup = 3 };
+inline constexpr uint32_t kMaxJournalDedupRef = 0x3fffffff;
 
 constexpr uint64_t make_journal_entry(JournalKind k, uint32_t slot, uint64_t incarnation) {
   return (uint64_t(k) << 62) | (uint64_t(slot & 0x3fffffff) << 32) | (incarnation & 0xffffffff);
@@ -60,6 +64,12 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
 
 // After a delete CAS: journals the delete (never waits for the disk).
 void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation);
+
+// After a FIFO send completed its dedup entry (bucket, way): journals the
+// entry, so the dedup id outlives the message (never waits for the disk; a
+// sync sender's wait for its SEND, pushed after this, covers it).
+void journal_after_fifo_dedup(const SegmentView& v, Lane& lane, uint64_t bucket, uint32_t way,
+                              uint64_t incarnation);
 
 // Repair (broker): a dead lane's claimed, unpublished journal-ring cell gets
 // a tombstone, unless a live lane's intent names the same position.

@@ -167,13 +167,14 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   counters.lanes_repaired.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state) {
+bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state, bool journal) {
   Lane& b = broker_lane(v);
   const uint32_t g = gen_of(expected_state);
   b.op.store(make_op(LaneOp::kDeleting, slot, g), std::memory_order_relaxed);
   uint64_t expect = expected_state;
   if (v.slot(slot).state.compare_exchange_strong(
           expect, make_state(SlotState::kDeleted, g, kBrokerLane), std::memory_order_acq_rel)) {
+    if (journal) journal_after_delete(v, b, slot, v.slot(slot).incarnation.load(std::memory_order_relaxed));
     free_deleted_slot(v, b, slot, g);
     return true;
   }
@@ -199,7 +200,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
 
     const uint64_t expires = s.sent_clock_ms.load(std::memory_order_relaxed) + retention_ms;
     if (expires <= now) {
-      if (broker_delete(v, i, st)) counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
+      if (broker_delete(v, i, st, true)) counters.retention_deleted.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     r.next_deadline_ms = std::min(r.next_deadline_ms, expires);
@@ -230,7 +231,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
       const uint64_t claimed = make_state(SlotState::kLeased, next_gen(g), now + kDeadLetterClaimMs);
       if (!s.state.compare_exchange_strong(st, claimed, std::memory_order_acq_rel)) continue;
       if (mover(i)) {
-        broker_delete(v, i, claimed);
+        broker_delete(v, i, claimed, true);
         counters.dlq_moved.fetch_add(1, std::memory_order_relaxed);
         continue;
       }

@@ -55,6 +55,8 @@ uint64_t purge_slots(const SegmentView& v);
 
 // Deletes one message through the broker's lane if its state word still is
 // expected_state (retention, purge, after a DLQ move). False when it moved on.
-bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state);
+// With journal, a durable queue journals the delete (retention and DLQ
+// moves; a purge has its own PURGE record).
+bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state, bool journal = false);
 
 }  // namespace shmq::shm

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shm/fifo.h"
 #include "shm/segment.h"
 #include "shmq/status.h"
 
@@ -26,15 +27,24 @@ struct RestoredMessage {
   uint64_t visible_clock_ms = 0;  // queue clock when a delay ends; 0: visible now
   uint32_t sender_uid = 0;
   uint32_t receive_count = 0;
+  // FIFO queues: the message's group and dedup ids and its SequenceNumber.
+  std::string_view group_id, dedup_id;
+  uint64_t sequence_number = 0;
 };
 
 // Every other slot's incarnation is set to incarnation_floor (the highest
 // the journal knows for the queue), so a new message never reuses an
 // incarnation the journal still holds records of: replay decides by the
 // highest incarnation per slot.
+// FIFO queues: each message goes back into its group's list in
+// SequenceNumber order (fifo_restore_groups), the SequenceNumber counter
+// continues from last_sequence (or the highest restored, if higher), and the
+// dedup entries still inside their window are put back (fifo_restore_dedup).
 // Errors (nothing is changed then): a slot out of range or listed twice, a
-// payload larger than its slot's class.
+// payload larger than its slot's class, a FIFO message without a valid
+// group id.
 Status restore_messages(const SegmentView& v, const std::vector<RestoredMessage>& messages,
-                        uint64_t incarnation_floor);
+                        uint64_t incarnation_floor, const std::vector<RestoredDedup>& dedup = {},
+                        uint64_t last_sequence = 0);
 
 }  // namespace shmq::shm

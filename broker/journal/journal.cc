@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -323,15 +324,26 @@ int Journal::start_file(uint64_t min_size) {
   return 0;
 }
 
+namespace {
+
+uint64_t wall_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+}  // namespace
+
 void Journal::compact() {
   size_t budget = kCopyBudget;
+  const uint64_t now = wall_ms();
   std::vector<uint64_t> ids;
   for (const auto& [id, f] : index_.files())
     if (id != cur_file_) ids.push_back(id);
   for (uint64_t id : ids) {
     const FileUsage& u = index_.files().at(id);
     if (u.live_items == 0) {
-      if (u.pins_out == 0) victims_.push_back(id);
+      if (index_.removable(u, now)) victims_.push_back(id);
       continue;
     }
     FileInfo& fi = files_[id];
@@ -356,7 +368,7 @@ void Journal::remove_victims() {
   for (uint64_t id : victims_) {
     if (id == cur_file_) continue;
     auto it = index_.files().find(id);
-    if (it == index_.files().end() || it->second.live_items != 0 || it->second.pins_out != 0) continue;
+    if (it == index_.files().end() || !index_.removable(it->second, wall_ms())) continue;
     if (unlink(file_name(o_.dir, id).c_str()) != 0 && errno != ENOENT) continue;
     // One directory sync per removal: a DELETE's file must never outlive
     // (after a crash) the removal of the file whose SEND it pins.

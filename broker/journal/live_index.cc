@@ -1,5 +1,6 @@
 #include "broker/journal/live_index.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace shmq::journal {
@@ -91,6 +92,15 @@ void LiveIndex::apply(const RecordLocation& loc, RecordType type, std::string_vi
       Item item{0, loc};
       queues_.emplace(uid, item);
       add(item);
+      return;
+    }
+    case RecordType::kFifoDedup: {
+      // uid 4, slot 4, incarnation 8, sequence 8, then seen_epoch_ms (record.h).
+      uint64_t seen = 0;
+      if (payload.size() < 32) return;
+      std::memcpy(&seen, payload.data() + 24, 8);
+      FileUsage& f = files_[loc.file_id];
+      f.dedup_until_ms = std::max(f.dedup_until_ms, seen + kFifoDedupWindowMs);
       return;
     }
     case RecordType::kQueueDelete:

@@ -9,7 +9,11 @@
 // back at recovery. Such kills are counted as pins:
 //   pins_out[F]      kills in F whose victim lives in another existing file
 //   pinned_by[E][F]  how many of F's kills hit E; dropped when E is removed.
-// So F is removable when live_items == 0 and pins_out == 0.
+// So F is removable when live_items == 0 and pins_out == 0, and, when F
+// holds FIFO_DEDUP records, once the newest of them is past its 5-minute
+// window (dedup_until_ms): a rebuild within the window needs them. They are
+// not live items (never copied forward): that would cost an index entry per
+// FIFO send; holding the file a few minutes longer costs nothing in memory.
 //
 // Thread safety: one thread (the journal writer; recovery before it starts).
 #pragma once
@@ -35,6 +39,7 @@ struct FileUsage {
   uint64_t live_bytes = 0;
   uint64_t written_bytes = 0;  // records placed in it
   uint64_t pins_out = 0;
+  uint64_t dedup_until_ms = 0;  // wall clock: the newest FIFO_DEDUP's window ends
   std::map<uint64_t, uint64_t> pinned_by;  // killer file -> kills
 };
 
@@ -43,6 +48,10 @@ class LiveIndex {
   // Accounts for one record placed at loc. payload is plain. A copy made by
   // compaction (is_copy) moves a live record; it never revives one.
   void apply(const RecordLocation& loc, RecordType type, std::string_view payload, bool is_copy);
+  // Whether a file may be removed at wall-clock time now_ms.
+  bool removable(const FileUsage& f, uint64_t now_ms) const {
+    return f.live_items == 0 && f.pins_out == 0 && f.dedup_until_ms <= now_ms;
+  }
   // Forgets a removed file (its pins on others go too).
   void remove_file(uint64_t file_id);
   // Registers a file (with nothing in it yet).

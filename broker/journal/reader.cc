@@ -11,7 +11,7 @@
 namespace shmq::journal {
 namespace {
 
-bool known_type(RecordType t) { return uint8_t(t) >= 1 && uint8_t(t) <= 5; }
+bool known_type(RecordType t) { return uint8_t(t) >= 1 && uint8_t(t) <= kMaxRecordType; }
 
 Status io_error(const std::string& what, const std::string& path) {
   return Status("InternalError", what + " " + path + ": " + std::strerror(errno));

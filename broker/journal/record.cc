@@ -134,6 +134,25 @@ Status decode(std::string_view p, DeleteRecord* r) {
   return x.done("DELETE");
 }
 
+std::string encode(const FifoDedupRecord& r) {
+  Writer w;
+  w.put(r.queue_uid);
+  w.put(r.slot);
+  w.put(r.incarnation);
+  w.put(r.sequence_number);
+  w.put(r.seen_epoch_ms);
+  w.put(r.key_hi);
+  w.put(r.key_lo);
+  return w.take();
+}
+
+Status decode(std::string_view p, FifoDedupRecord* r) {
+  Reader x(p);
+  x.get(&r->queue_uid) && x.get(&r->slot) && x.get(&r->incarnation) && x.get(&r->sequence_number) &&
+      x.get(&r->seen_epoch_ms) && x.get(&r->key_hi) && x.get(&r->key_lo);
+  return x.done("FIFO_DEDUP");
+}
+
 std::string encode(const QueueStateRecord& r) {
   Writer w;
   w.put(r.queue_uid);

@@ -35,7 +35,11 @@ enum class RecordType : uint8_t {
   kQueueState = 3,   // a queue's full definition, at create and on every change
   kQueueDelete = 4,  // the queue and all its messages are gone
   kPurge = 5,        // every message of the queue journaled before this is gone
+  kFifoDedup = 6,    // a FIFO deduplication entry (FifoDedupRecord); added with FIFO durability
 };
+// The highest type this build reads; a reader treats a higher one as a torn
+// or corrupt tail (so an older broker stops at a FIFO dedup record).
+inline constexpr uint8_t kMaxRecordType = 6;
 
 struct SendRecord {
   uint32_t queue_uid = 0;
@@ -51,6 +55,27 @@ struct SendRecord {
   std::string_view group_id;
   std::string_view dedup_id;
 };
+
+// A FIFO send's deduplication entry: the 128-bit key of (scope, dedup id),
+// when it was first seen and the message that answers a duplicate. Written
+// for every FIFO send with a dedup id, apart from the SEND (which the
+// journal thread drops when the message is deleted before it copies it), so
+// a duplicate sent after a rebuild gets the original MessageId for the
+// whole 5-minute window, deleted message or not. Starts with queue uid,
+// slot and incarnation like SEND and DELETE.
+struct FifoDedupRecord {
+  uint32_t queue_uid = 0;
+  uint32_t slot = 0;
+  uint64_t incarnation = 0;
+  uint64_t sequence_number = 0;
+  uint64_t seen_epoch_ms = 0;
+  uint64_t key_hi = 0;
+  uint64_t key_lo = 0;
+};
+
+// How long a FIFO_DEDUP record matters: SQS's deduplication interval
+// (shm::kDedupWindowMs), on the wall clock here.
+inline constexpr uint64_t kFifoDedupWindowMs = 5 * 60 * 1000;
 
 struct DeleteRecord {
   uint32_t queue_uid = 0;
@@ -77,12 +102,14 @@ std::string encode(const SendRecord& r);
 void append_record(const SendRecord& r, std::string* out);
 void append_record(RecordType type, std::string_view payload, std::string* out);
 std::string encode(const DeleteRecord& r);
+std::string encode(const FifoDedupRecord& r);
 std::string encode(const QueueStateRecord& r);
 std::string encode(const QueueRecordRef& r);
 
 // The views in the decoded record point into `payload`.
 Status decode(std::string_view payload, SendRecord* r);
 Status decode(std::string_view payload, DeleteRecord* r);
+Status decode(std::string_view payload, FifoDedupRecord* r);
 Status decode(std::string_view payload, QueueStateRecord* r);
 Status decode(std::string_view payload, QueueRecordRef* r);
 

@@ -10,6 +10,23 @@ uint64_t ReplayedQueue::live() const {
   return n;
 }
 
+namespace {
+
+// A FIFO message leaves the replay: its dedup id keeps answering duplicates.
+void remember_dedup(ReplayedQueue& q, uint32_t slot, const ReplayedMessage& m) {
+  if (m.deleted || m.dedup_id.empty()) return;
+  ReplayedDedup e;
+  e.group_id = m.group_id;
+  e.dedup_id = m.dedup_id;
+  e.slot = slot;
+  e.incarnation = m.incarnation;
+  e.sequence_number = m.sequence_number;
+  e.seen_epoch_ms = m.sent_epoch_ms;
+  q.dedup.push_back(std::move(e));
+}
+
+}  // namespace
+
 Status Replay::apply(const ScannedRecord& r) {
   switch (r.header.type) {
     case RecordType::kSend: {
@@ -18,11 +35,14 @@ Status Replay::apply(const ScannedRecord& r) {
       ReplayedQueue& q = queues_[s.queue_uid];
       q.uid = s.queue_uid;
       q.max_incarnation = std::max(q.max_incarnation, s.incarnation);
+      q.max_sequence = std::max(q.max_sequence, s.sequence_number);
       if (q.deleted) return Status::OK();
       auto it = q.slots.find(s.slot);
       if (it != q.slots.end() && it->second.incarnation > s.incarnation) return Status::OK();
       if (it != q.slots.end() && it->second.incarnation == s.incarnation && it->second.deleted)
         return Status::OK();
+      if (it != q.slots.end() && it->second.incarnation < s.incarnation)
+        remember_dedup(q, s.slot, it->second);  // the slot was freed: that message is gone
       ReplayedMessage& m = q.slots[s.slot];
       m.incarnation = s.incarnation;
       m.sent_epoch_ms = s.sent_epoch_ms;
@@ -51,10 +71,30 @@ Status Replay::apply(const ScannedRecord& r) {
         m.incarnation = d.incarnation;
         m.deleted = true;
       } else if (it->second.incarnation <= d.incarnation) {
+        remember_dedup(q, d.slot, it->second);
         it->second = ReplayedMessage{};
         it->second.incarnation = d.incarnation;
         it->second.deleted = true;
       }
+      return Status::OK();
+    }
+    case RecordType::kFifoDedup: {
+      FifoDedupRecord f;
+      if (Status st = decode(r.payload, &f); !st.ok()) return st;
+      ReplayedQueue& q = queues_[f.queue_uid];
+      q.uid = f.queue_uid;
+      q.max_incarnation = std::max(q.max_incarnation, f.incarnation);
+      q.max_sequence = std::max(q.max_sequence, f.sequence_number);
+      if (q.deleted) return Status::OK();
+      ReplayedDedup e;
+      e.has_key = true;
+      e.key_hi = f.key_hi;
+      e.key_lo = f.key_lo;
+      e.slot = f.slot;
+      e.incarnation = f.incarnation;
+      e.sequence_number = f.sequence_number;
+      e.seen_epoch_ms = f.seen_epoch_ms;
+      q.dedup.push_back(std::move(e));
       return Status::OK();
     }
     case RecordType::kQueueState: {
@@ -77,8 +117,13 @@ Status Replay::apply(const ScannedRecord& r) {
       if (Status st = decode(r.payload, &ref); !st.ok()) return st;
       ReplayedQueue& q = queues_[ref.queue_uid];
       q.uid = ref.queue_uid;
+      if (r.header.type == RecordType::kPurge) {
+        for (const auto& [slot, m] : q.slots) remember_dedup(q, slot, m);  // a purge keeps deduplicating
+      } else {
+        q.dedup.clear();
+        q.deleted = true;
+      }
       q.slots.clear();
-      if (r.header.type == RecordType::kQueueDelete) q.deleted = true;
       return Status::OK();
     }
   }

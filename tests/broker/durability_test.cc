@@ -16,53 +16,24 @@
 
 #include <gtest/gtest.h>
 
-#include "broker/registry.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/power_loss.h"
 #include "tests/support/queue_helpers.h"
 
 namespace shmq {
 namespace {
 
+using testing::drain;
+using testing::power_loss;
 using testing::receive_now;
+using testing::remove_segments;
+using testing::wait_journaled;
 
 const std::vector<std::string> kSmall = {"--journal-file-mb", "1", "--slots", "1024,64,8,2"};
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
   a.insert(a.end(), more.begin(), more.end());
   return a;
-}
-
-// What a reboot does to the queues: their shared-memory segments are gone.
-void remove_segments(const testing::BrokerProcess& b) {
-  const std::string prefix = "shmq-" + broker::instance_tag(b.socket()) + "-";
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(e.path(), ec);
-}
-
-void power_loss(testing::BrokerProcess& b) {
-  b.kill9();
-  remove_segments(b);
-  b.start();
-}
-
-// Every message now in the queue, received (leased for 10 minutes): body -> id.
-std::map<std::string, std::string> drain(Queue& q) {
-  std::map<std::string, std::string> out;
-  for (;;) {
-    auto got = receive_now(q, 10, 600);
-    if (got.empty()) return out;
-    for (auto& m : got) out[m.body_copy()] = m.message_id.str();
-  }
-}
-
-bool wait_journaled(const testing::BrokerProcess& b, const std::string& queue) {
-  for (int i = 0; i < 2000; ++i) {
-    auto s = b.queue_stats(queue);
-    if (!s.is_null() && s["journal_pending"] == 0) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
 }
 
 TEST(Durability, AttributeIsValidatedAndShown) {
@@ -78,14 +49,16 @@ TEST(Durability, AttributeIsValidatedAndShown) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), "InvalidAttributeValue");
   EXPECT_FALSE(client->open_queue("b").ok()) << "a refused create must create nothing";
-  // FIFO queues are memory-only for now, and say so.
+  // FIFO queues take the same modes, async by default.
   auto fifo_sync = client->create_queue("f.fifo", {{"FifoQueue", "true"}, {"Durability", "sync"}});
-  ASSERT_FALSE(fifo_sync.ok());
-  EXPECT_NE(fifo_sync.status().message().find("FIFO queues are memory-only"), std::string::npos);
+  ASSERT_TRUE(fifo_sync.ok()) << fifo_sync.status().to_string();
+  EXPECT_EQ((*fifo_sync)->get_attributes({"Durability"}).value()["Durability"], "sync");
   auto fifo = client->create_queue("g.fifo", {{"FifoQueue", "true"}});
   ASSERT_TRUE(fifo.ok()) << fifo.status().to_string();
+  EXPECT_EQ((*fifo)->get_attributes({"All"}).value()["Durability"], "async");
+  ASSERT_TRUE(client->set_queue_attributes("g.fifo", {{"Durability", "memory"}}).ok());
   EXPECT_EQ((*fifo)->get_attributes({"Durability"}).value()["Durability"], "memory");
-  EXPECT_FALSE(client->set_queue_attributes("g.fifo", {{"Durability", "async"}}).ok());
+  EXPECT_FALSE(client->set_queue_attributes("g.fifo", {{"Durability", "fast"}}).ok());
   ASSERT_TRUE(client->set_queue_attributes("d", {{"Durability", "memory"}}).ok());
   EXPECT_EQ((*dflt)->get_attributes({"Durability"}).value()["Durability"], "memory");
   // The command line passes it through too.
@@ -96,6 +69,11 @@ TEST(Durability, AttributeIsValidatedAndShown) {
             0)
       << out;
   ASSERT_EQ(testing::run_command({testing::cli_path(), "get-queue-attributes", "--queue-url", "c",
+                                  "--attribute-names", "Durability"},
+                                 &out, {"SHMQ_SOCKET=" + broker.socket()}),
+            0);
+  EXPECT_NE(out.find("sync"), std::string::npos) << out;
+  ASSERT_EQ(testing::run_command({testing::cli_path(), "get-queue-attributes", "--queue-url", "f.fifo",
                                   "--attribute-names", "Durability"},
                                  &out, {"SHMQ_SOCKET=" + broker.socket()}),
             0);

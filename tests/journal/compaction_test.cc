@@ -1,6 +1,7 @@
 // Compaction: files whose messages are all deleted go, files held by a few
 // live messages are rewritten, disk use stays within about twice the live
 // data, and every live message survives (also across a reopen).
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -101,6 +102,47 @@ TEST(Compaction, ADeleteIsNeverRemovedBeforeItsSend) {
   EXPECT_FALSE(q.slots[2].deleted);
   EXPECT_EQ(q.slots[2].body, std::string(6000, 'b'));
   EXPECT_TRUE(!q.slots.count(1) || q.slots[1].deleted) << "a deleted message came back";
+}
+
+// A file whose messages are all deleted still holds FIFO_DEDUP records: it
+// stays until the newest is past its 5-minute window (a rebuild inside the
+// window must still answer duplicates of those deleted messages).
+TEST(Compaction, AFileWithFreshFifoDedupRecordsStaysForTheWindow) {
+  auto wall = [] {
+    return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count());
+  };
+  for (const bool fresh : {true, false}) {
+    TempDir dir;
+    auto o = testing::small_options(dir.path());
+    o.file_size = 16 * 1024;
+    {
+      auto j = Journal::open(o, nullptr);
+      ASSERT_TRUE(j.ok());
+      FifoDedupRecord d{1, 7, 1, 5, wall() - (fresh ? 1000 : kFifoDedupWindowMs + 1000), 0x11, 0x22};
+      uint64_t last = (*j)->append(RecordType::kFifoDedup, encode(d));
+      last = (*j)->append(RecordType::kDelete, testing::delete_payload(1, 7, 1));
+      ASSERT_TRUE((*j)->wait_durable(last).ok());
+      // Fill a few files with sends deleted at once: the first file has
+      // nothing live and pins nothing.
+      for (uint32_t i = 0; i < 20; ++i) {
+        last = (*j)->append(RecordType::kSend, testing::send_payload(1, 100 + i, 1, std::string(3000, 'f')));
+        last = (*j)->append(RecordType::kDelete, testing::delete_payload(1, 100 + i, 1));
+        ASSERT_TRUE((*j)->wait_durable(last).ok());
+      }
+      EXPECT_GT((*j)->stats().files_removed, 0u);
+    }
+    auto r = testing::recover(o);
+    ASSERT_TRUE(r.ok());
+    ReplayedQueue& q = r->queues()[1];
+    if (fresh) {
+      ASSERT_EQ(q.dedup.size(), 1u) << "a dedup record inside its window was compacted away";
+      EXPECT_EQ(q.dedup[0].key_hi, 0x11u);
+    } else {
+      EXPECT_TRUE(q.dedup.empty()) << "a file held only by an expired dedup record was kept";
+    }
+  }
 }
 
 }  // namespace
