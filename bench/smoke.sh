@@ -31,6 +31,9 @@ run latency --mech shmq --messages 100 --size 65536 --test oneway
 run throughput --mech shmq --messages 5000
 run throughput --mech shmq --messages 5000 --batch 10 --producers 2 --consumers 2
 run throughput --mech shmq --messages 2000 --batch 10 --remove batch --receiver poll
+run throughput --mech shmq --messages 2000 --durability async
+run throughput --mech shmq --messages 2000 --fifo-groups 10 --consumers 2
+run throughput --mech shmq --messages 2000 --fifo-groups 10 --batch 10 --durability sync
 for m in uds posix-mq boost-mq; do
   run latency --mech "$m" --messages 100 --receiver poll
   run throughput --mech "$m" --messages 2000 --producers 2 --consumers 2 --receiver poll
