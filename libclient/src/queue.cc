@@ -252,6 +252,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     return Status("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent " +
                                              std::to_string(total) + " bytes.");
   SendBatchResult result;
+  result.successful.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     const SendBatchEntry& e = entries[i];
     SendOptions o;
