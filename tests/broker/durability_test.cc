@@ -162,29 +162,9 @@ TEST(Durability, SyncAcknowledgedMessagesSurvivePowerLoss) {
   constexpr int kTrials = 100;
   uint64_t acknowledged_total = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
-    int p[2];
-    ASSERT_EQ(pipe(p), 0);
-    pid_t child = fork();
-    if (child == 0) {
-      close(p[0]);
-      sync_sender(broker.socket(), "p", trial, p[1]);
-    }
-    close(p[1]);
     // Let a few sends complete, then the power goes: broker and sender die.
-    std::string acks;
-    char buf[4096];
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::count(acks.begin(), acks.end(), '\n') < 3 + trial % 5 && std::chrono::steady_clock::now() < until) {
-      ssize_t n = read(p[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      acks.append(buf, size_t(n));
-    }
-    broker.kill9();
-    kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) acks.append(buf, size_t(n));
-    close(p[0]);
+    const std::string acks = testing::kill_during_sends(
+        broker, [&](int fd) { sync_sender(broker.socket(), "p", trial, fd); }, 3 + trial % 5);
     remove_segments(broker);
     broker.start();
 

@@ -114,28 +114,8 @@ TEST(FifoDurability, SyncAcknowledgedMessagesSurvivePowerLossInOrder) {
   uint64_t acknowledged_total = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     const std::string context = "trial " + std::to_string(trial);
-    int p[2];
-    ASSERT_EQ(pipe(p), 0);
-    pid_t child = fork();
-    if (child == 0) {
-      close(p[0]);
-      fifo_sender(broker.socket(), "p.fifo", trial, p[1]);
-    }
-    close(p[1]);
-    std::string acks;
-    char buf[4096];
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::count(acks.begin(), acks.end(), '\n') < 5 + trial % 7 && std::chrono::steady_clock::now() < until) {
-      ssize_t n = read(p[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      acks.append(buf, size_t(n));
-    }
-    broker.kill9();
-    kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) acks.append(buf, size_t(n));
-    close(p[0]);
+    const std::string acks = testing::kill_during_sends(
+        broker, [&](int fd) { fifo_sender(broker.socket(), "p.fifo", trial, fd); }, 5 + trial % 7);
     testing::remove_segments(broker);
     broker.start();
 

@@ -1,8 +1,13 @@
 #include "tests/support/power_loss.h"
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "broker/registry.h"
 #include "tests/support/queue_helpers.h"
@@ -20,6 +25,33 @@ void power_loss(BrokerProcess& b) {
   b.kill9();
   remove_segments(b);
   b.start();
+}
+
+std::string kill_during_sends(BrokerProcess& b, const std::function<void(int fd)>& sender, int min_acks) {
+  int p[2];
+  if (pipe(p) != 0) return {};
+  pid_t child = fork();
+  if (child == 0) {
+    close(p[0]);
+    sender(p[1]);
+    _exit(0);
+  }
+  close(p[1]);
+  std::string acks;
+  char buf[4096];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::count(acks.begin(), acks.end(), '\n') < min_acks && std::chrono::steady_clock::now() < until) {
+    ssize_t n = read(p[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    acks.append(buf, size_t(n));
+  }
+  b.kill9();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof(buf))) > 0) acks.append(buf, size_t(n));
+  close(p[0]);
+  return acks;
 }
 
 bool wait_journaled(const BrokerProcess& b, const std::string& queue) {
