@@ -24,7 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) PLAIN=1; SANITIZED=0 ;;
     --full) PLAIN=1; SANITIZED=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test: unknown argument: $arg (usage: scripts/test.sh [--quick | --full])" >&2; exit 2 ;;
   esac
 done
