@@ -487,7 +487,7 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
     journal_after_fifo_dedup(v, lane, (pending - 1) >> 8, uint32_t(pending - 1) & 0xff, result.incarnation);
   }
   if (out) *out = result;
-  return journal_after_send(v, lane, s, result.incarnation);
+  return journal_after_send(v, lane, s, result.incarnation, in.durable_wait);
 }
 
 size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -75,7 +76,8 @@ Status journal_precheck(const SegmentView& v) {
   return Status::OK();
 }
 
-Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation) {
+Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation,
+                          uint64_t* wait_end) {
   JournalControl& j = v.header->journal;
   const Durability d = Durability(j.durability.load(std::memory_order_relaxed));
   if (d == Durability::kMemory || j.error.load(std::memory_order_acquire) != 0) {
@@ -109,7 +111,17 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
   }
   if (pos == UINT64_MAX) return j.error.load() != 0 ? journal_failed(j) : journal_stalled();
   if (d != Durability::kSync || lane_index(v, lane) == kBrokerLane) return Status::OK();
+  if (wait_end) {
+    *wait_end = std::max(*wait_end, pos + 1);
+    return Status::OK();
+  }
+  return journal_wait_durable(v, pos + 1);
+}
 
+Status journal_wait_durable(const SegmentView& v, uint64_t end) {
+  JournalControl& j = v.header->journal;
+  if (end == 0) return Status::OK();
+  const uint64_t pos = end - 1;
   ring_doorbell(j);
   // Group commit: wait until the journal thread's head passes our position.
   // Head first, then the error word: the broker stores error before it

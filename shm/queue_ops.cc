@@ -154,12 +154,12 @@ Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendO
     slot.state.store(make_state(SlotState::kDelayed, g, now + in.delay_ms), std::memory_order_release);
     SHMQ_CRASH_POINT();
     lane.op.store(0, std::memory_order_relaxed);
-    return journal_after_send(v, lane, s, inc);
+    return journal_after_send(v, lane, s, inc, in.durable_wait);
   }
   slot.state.store(make_state(SlotState::kVisible, g, 0), std::memory_order_release);
   SHMQ_CRASH_POINT();
   publish_visible(v, lane, s, g);
-  return journal_after_send(v, lane, s, inc);
+  return journal_after_send(v, lane, s, inc, in.durable_wait);
 }
 
 size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,

@@ -34,6 +34,7 @@ struct SendInput {
   uint64_t sent_clock_ms = 0;         // 0: now (queue clock); likewise kept on a DLQ move
   uint32_t initial_receive_count = 0;
   const char* raw_attributes = nullptr;  // already-encoded attributes (DLQ move), or null
+  uint64_t* durable_wait = nullptr;      // sync queues: see journal_after_send's wait_end
 };
 
 struct SendOutput {

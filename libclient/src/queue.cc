@@ -11,6 +11,7 @@
 #include "libclient/src/client_impl.h"
 #include "shm/fifo.h"
 #include "shm/futex.h"
+#include "shm/journal_ring.h"
 #include "shm/queue_ops.h"
 #include "shm/ring.h"
 #include "shm/validation.h"
@@ -166,6 +167,11 @@ bool Queue::fifo() const { return impl_->view.header->fifo != 0; }
 Queue::~Queue() = default;
 
 Result<SendResult> Queue::send(std::string_view body, const SendOptions& options) {
+  return send_deferred(body, options, nullptr);
+}
+
+Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions& options,
+                                        uint64_t* durable_wait) {
   const shm::SegmentView& v = impl_->view;
   const shm::QueueConfig& cfg = v.header->config;
   if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
@@ -226,6 +232,7 @@ Result<SendResult> Queue::send(std::string_view body, const SendOptions& options
   in.attributes_size = attrs_size;
   in.delay_ms = delay_s * 1000;
   in.sender_uid = impl_->sender_uid;
+  in.durable_wait = durable_wait;
   SendResult r;
   if (fifo()) {
     shm::FifoSendOutput out;
@@ -253,6 +260,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
                                              std::to_string(total) + " bytes.");
   SendBatchResult result;
   result.successful.reserve(entries.size());
+  uint64_t durable_wait = 0;  // sync queues: one group-commit wait for the whole batch
   for (size_t i = 0; i < entries.size(); ++i) {
     const SendBatchEntry& e = entries[i];
     SendOptions o;
@@ -260,7 +268,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     o.attributes = &e.attributes;
     o.message_group_id = e.message_group_id;
     o.message_deduplication_id = e.message_deduplication_id;
-    auto r = send(e.body, o);
+    auto r = send_deferred(e.body, o, &durable_wait);
     if (r.ok()) {
       result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
     } else {
@@ -270,6 +278,12 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
       result.failed.push_back({e.id, s.code() != "InternalError" && s.code() != "OverLimit",
                                s.code(), s.message()});
     }
+  }
+  if (Status s = shm::journal_wait_durable(impl_->view, durable_wait); !s.ok()) {
+    // Sent but not known to be on disk: not acknowledged, like a single
+    // sync send that fails its wait (the messages may still be delivered).
+    for (const auto& e : result.successful) result.failed.push_back({e.id, false, s.code(), s.message()});
+    result.successful.clear();
   }
   return result;
 }

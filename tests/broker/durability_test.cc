@@ -197,6 +197,44 @@ TEST(Durability, SyncAcknowledgedMessagesSurvivePowerLoss) {
   EXPECT_GE(acknowledged_total, uint64_t(kTrials) * 3);
 }
 
+std::vector<SendBatchEntry> batch_of(const std::string& prefix, int n) {
+  std::vector<SendBatchEntry> e(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    e[size_t(i)].id = "e" + std::to_string(i);
+    e[size_t(i)].body = prefix + std::to_string(i);
+  }
+  return e;
+}
+
+// A sync send_batch waits for the disk once for all its entries: one group
+// commit, not ten fdatasync rounds one after the other.
+TEST(Durability, SyncSendBatchWaitsOnceAndSurvivesPowerLoss) {
+  testing::BrokerProcess broker(kSmall);
+  std::map<std::string, std::string> acked;
+  {
+    auto client = broker.connect();
+    auto q = client->create_queue("b", {{"Durability", "sync"}});
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE((*q)->send("warm-up").ok());
+    const uint64_t before = broker.stats()["journal"]["batches"].get<uint64_t>();
+    auto r = (*q)->send_batch(batch_of("b", 10));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->successful.size(), 10u);
+    const uint64_t batches = broker.stats()["journal"]["batches"].get<uint64_t>() - before;
+    EXPECT_LE(batches, 3u) << "the batch's sends each waited for their own fdatasync";
+    for (const auto& e : r->successful) acked["b" + e.id.substr(1)] = e.message_id.str();
+  }
+  power_loss(broker);
+  auto client = broker.connect();
+  auto q = client->open_queue("b");
+  ASSERT_TRUE(q.ok());
+  auto got = drain(**q);
+  for (auto& [body, id] : acked) {
+    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
+    EXPECT_EQ(got[body], id);
+  }
+}
+
 class DurabilityFault : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(DurabilityFault, SyncSendsFailAndNothingIsFalselyAcknowledged) {
@@ -236,6 +274,42 @@ TEST_P(DurabilityFault, SyncSendsFailAndNothingIsFalselyAcknowledged) {
     EXPECT_EQ(got[body], id);
   }
   EXPECT_FALSE(got.count("after the failure"));
+}
+
+// The same with batches: an entry reported successful is on disk; after the
+// failure every entry of a batch fails (SenderFault false).
+TEST_P(DurabilityFault, SyncBatchesAcknowledgeNothingFalsely) {
+  testing::BrokerProcess broker(with(kSmall, {"--test-journal-fault", std::string(GetParam()) + ":12"}));
+  std::map<std::string, std::string> acked;
+  bool failed = false;
+  {
+    auto client = broker.connect();
+    auto q = client->create_queue("f", {{"Durability", "sync"}});
+    ASSERT_TRUE(q.ok());
+    for (int round = 0; round < 100 && !failed; ++round) {
+      auto r = (*q)->send_batch(batch_of("r" + std::to_string(round) + "-", 10));
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      for (const auto& e : r->successful)
+        acked["r" + std::to_string(round) + "-" + e.id.substr(1)] = e.message_id.str();
+      if (!r->failed.empty()) {
+        failed = true;
+        EXPECT_TRUE(r->successful.empty()) << "a batch that failed its wait acknowledged entries";
+        EXPECT_FALSE(r->failed[0].sender_fault);
+        EXPECT_NE(r->failed[0].message.find("journal failed"), std::string::npos) << r->failed[0].message;
+      }
+    }
+    ASSERT_TRUE(failed) << "the injected fault never surfaced";
+  }
+  broker.set_args(kSmall);
+  power_loss(broker);
+  auto client = broker.connect();
+  auto q = client->open_queue("f");
+  ASSERT_TRUE(q.ok());
+  auto got = drain(**q);
+  for (auto& [body, id] : acked) {
+    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
+    EXPECT_EQ(got[body], id);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Errors, DurabilityFault, ::testing::Values("EIO", "ENOSPC"));

@@ -218,6 +218,9 @@ class Queue {
  private:
   friend class Client;
   Queue() = default;
+  // send, but a sync queue's wait for the disk is left to the caller
+  // (durable_wait: see shm::journal_after_send), so a batch waits once.
+  Result<SendResult> send_deferred(std::string_view body, const SendOptions& options, uint64_t* durable_wait);
   std::string name_;
   std::string url_;
   std::shared_ptr<Impl> impl_;
