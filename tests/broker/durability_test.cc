@@ -36,6 +36,22 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
+// After a power loss: every acknowledged (body, MessageId) is in the queue
+// again, with its id. *all gets everything drained (body -> MessageId).
+template <class Acked>
+void expect_acknowledged_back(const testing::BrokerProcess& broker, const std::string& queue, const Acked& acked,
+                              std::map<std::string, std::string>* all = nullptr) {
+  auto client = broker.connect();
+  auto q = client->open_queue(queue);
+  ASSERT_TRUE(q.ok());
+  auto got = drain(**q);
+  if (all) *all = got;
+  for (auto& [body, id] : acked) {
+    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
+    EXPECT_EQ(got[body], id);
+  }
+}
+
 TEST(Durability, AttributeIsValidatedAndShown) {
   testing::BrokerProcess broker(kSmall);
   auto client = broker.connect();
@@ -225,14 +241,7 @@ TEST(Durability, SyncSendBatchWaitsOnceAndSurvivesPowerLoss) {
     for (const auto& e : r->successful) acked["b" + e.id.substr(1)] = e.message_id.str();
   }
   power_loss(broker);
-  auto client = broker.connect();
-  auto q = client->open_queue("b");
-  ASSERT_TRUE(q.ok());
-  auto got = drain(**q);
-  for (auto& [body, id] : acked) {
-    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
-    EXPECT_EQ(got[body], id);
-  }
+  expect_acknowledged_back(broker, "b", acked);
 }
 
 class DurabilityFault : public ::testing::TestWithParam<const char*> {};
@@ -265,14 +274,8 @@ TEST_P(DurabilityFault, SyncSendsFailAndNothingIsFalselyAcknowledged) {
   }
   broker.set_args(kSmall);  // the disk is fine again
   power_loss(broker);
-  auto client = broker.connect();
-  auto q = client->open_queue("f");
-  ASSERT_TRUE(q.ok());
-  auto got = drain(**q);
-  for (auto& [body, id] : acked) {
-    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
-    EXPECT_EQ(got[body], id);
-  }
+  std::map<std::string, std::string> got;
+  expect_acknowledged_back(broker, "f", acked, &got);
   EXPECT_FALSE(got.count("after the failure"));
 }
 
@@ -302,14 +305,7 @@ TEST_P(DurabilityFault, SyncBatchesAcknowledgeNothingFalsely) {
   }
   broker.set_args(kSmall);
   power_loss(broker);
-  auto client = broker.connect();
-  auto q = client->open_queue("f");
-  ASSERT_TRUE(q.ok());
-  auto got = drain(**q);
-  for (auto& [body, id] : acked) {
-    ASSERT_TRUE(got.count(body)) << "acknowledged " << body << " lost";
-    EXPECT_EQ(got[body], id);
-  }
+  expect_acknowledged_back(broker, "f", acked);
 }
 
 INSTANTIATE_TEST_SUITE_P(Errors, DurabilityFault, ::testing::Values("EIO", "ENOSPC"));
