@@ -4,6 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <chrono>
 #include <ctime>
 #include <vector>
 
@@ -19,6 +22,7 @@ namespace {
 
 constexpr uint64_t kMaxPerPass = 8192;  // entries per queue per pass: bounds a batch
 constexpr long kIdleSleepNs = 2'000'000;
+constexpr std::chrono::nanoseconds kMaxGather{500'000};  // bounds a sync sender's extra wait
 
 bool live_state(shm::SlotState k) {
   return k == shm::SlotState::kVisible || k == shm::SlotState::kLeased || k == shm::SlotState::kDelayed;
@@ -67,7 +71,7 @@ void JournalFeed::remove_queue(uint32_t uid) {
   feeds_.erase(uid);
 }
 
-bool JournalFeed::collect() {
+bool JournalFeed::collect(uint64_t* sync_sends) {
   bool any = false;
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Feed*> advanced;
@@ -75,6 +79,8 @@ bool JournalFeed::collect() {
     const shm::SegmentView& v = f.view;
     const shm::RingView& r = v.journal;
     const uint64_t tail = r.pos->tail.load(std::memory_order_acquire);
+    const bool sync = shm::Durability(v.header->journal.durability.load(std::memory_order_relaxed)) ==
+                      shm::Durability::kSync;
     uint64_t p = f.next;
     while (p < tail && p - f.next < kMaxPerPass) {
       shm::Cell& c = r.cells[p & r.mask];
@@ -132,6 +138,7 @@ bool JournalFeed::collect() {
       rec.attributes = std::string_view(scratch_.data() + ids_len, attrs);
       rec.body = std::string_view(scratch_.data() + ids_len + attrs, body);
       journal::append_record(rec, &batch_);
+      if (sync) ++*sync_sends;
     }
     if (p != f.next) {
       any = true;
@@ -194,7 +201,8 @@ void JournalFeed::release(uint64_t durable_seq) {
     for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
     r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
-    if (j.durable_waiters.load(std::memory_order_seq_cst) != 0) {
+    if (const uint32_t w = j.durable_waiters.load(std::memory_order_seq_cst); w != 0) {
+      woken_ += w;
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
       shm::futex_wake_all(&j.durable_futex);
     }
@@ -248,6 +256,23 @@ void JournalFeed::sleep_idle() {
   for (auto& [uid, f] : feeds_) f.view.header->journal.collector_sleeping.store(0, std::memory_order_relaxed);
 }
 
+// Group commit, gathering: the senders the last release woke come back with
+// their next sends a few microseconds apart. Writing the first one alone
+// would split them over two fdatasyncs (batches of 1, n-1, 1, n-1, ...), so
+// once one has arrived the feed keeps collecting, yielding the CPU to them,
+// until as many sync sends as senders were woken have arrived or half the
+// last commit's time has passed. A lone sender never waits here.
+void JournalFeed::gather(uint64_t sync_sends) {
+  const uint64_t expected = woken_;
+  woken_ = 0;
+  if (sync_sends == 0 || sync_sends >= expected) return;
+  const auto deadline = std::chrono::steady_clock::now() + last_commit_ / 2;
+  while (sync_sends < expected && std::chrono::steady_clock::now() < deadline) {
+    sched_yield();
+    collect(&sync_sends);
+  }
+}
+
 void JournalFeed::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (journal_->error_errno() != 0) {
@@ -255,7 +280,17 @@ void JournalFeed::run() {
       sleep_idle();  // a failed journal consumes nothing more
       continue;
     }
-    if (!collect()) sleep_idle();
+    uint64_t sync_sends = 0;
+    const bool collected = collect(&sync_sends);
+    gather(sync_sends);
+    // Write and sync what was collected (and the broker's own appends) in
+    // this thread; the release runs in the on_durable callback.
+    const auto start = std::chrono::steady_clock::now();
+    if (journal_->commit()) {
+      last_commit_ = std::min<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start, kMaxGather * 2);
+      continue;
+    }
+    if (!collected) sleep_idle();
   }
 }
 

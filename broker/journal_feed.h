@@ -8,13 +8,18 @@
 // id, dedup id and SequenceNumber); for a FIFO_DEDUP copy the dedup entry (seqlock: re-check incarnation and
 // state after the copy, so a message deleted and recycled meanwhile is
 // dropped); append the records and remember (ring position, last sequence).
-// The feed never waits for the disk: it keeps collecting while the writer
-// syncs, so whatever arrives during one fdatasync is the next batch (group
-// commit). The writer's on_durable callback releases each ring's cells up
-// to the positions whose records are durable and advances the heads. Idle,
-// the feed sleeps on every queue's doorbell (futex_waitv) for at most 2 ms,
-// so `async` records reach the disk within a few milliseconds while `sync`
-// senders ring the doorbell.
+// Then the same thread commits (Journal::commit: write + fdatasync, the
+// journal opened with writer_thread false): whatever the senders pushed
+// during that fdatasync is the next batch (group commit), and no hand-off
+// to another thread sits between a sender's doorbell and its fdatasync.
+// The commit's on_durable callback releases each ring's cells up to the
+// positions whose records are durable and advances the heads, waking the
+// sync senders; before the next commit the feed waits (yielding, bounded by
+// half the last commit's time) until as many sync sends as it woke have
+// come back, so they share one fdatasync instead of splitting over two.
+// Idle, the feed sleeps on every queue's doorbell (futex_waitv) for at most
+// 2 ms, so `async` records reach the disk within a few milliseconds while
+// `sync` senders ring the doorbell.
 //
 // A journal failure is copied into every segment's journal.error (sticky):
 // sync senders then fail at once, and nothing more is consumed.
@@ -25,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <cstdint>
 #include <map>
@@ -58,7 +64,10 @@ class JournalFeed {
     std::deque<Mark> marks;
   };
   void run();
-  bool collect();
+  // One pass over every ring; adds the SEND entries of sync queues it
+  // appended to *sync_sends. False when no ring had anything.
+  bool collect(uint64_t* sync_sends);
+  void gather(uint64_t sync_sends);
   // Appends a FIFO_DEDUP record for a kFifoDedup entry; false if the entry
   // was reused or never completed.
   bool append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uint64_t entry);
@@ -74,6 +83,8 @@ class JournalFeed {
   std::atomic<uint64_t> dropped_{0};  // SEND entries whose message was already gone
   std::string scratch_;  // a slot's payload, copied
   std::string batch_;    // one pass's records
+  uint64_t woken_ = 0;   // sync senders the releases since the last commit woke
+  std::chrono::nanoseconds last_commit_{0};  // how long the last commit took
   std::thread thread_;
 };
 

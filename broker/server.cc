@@ -156,6 +156,7 @@ bool Server::open_journal(journal::Replay* replay) {
   jo.dir = options_.journal_dir.empty() ? options_.data_dir + "/journal" : options_.journal_dir;
   jo.file_size = options_.journal_file_mb << 20;
   jo.prefer_posix = options_.journal_posix;
+  jo.writer_thread = false;  // the journal feed's thread collects, writes and syncs
   if (options_.journal_fault_errno != 0) {
     const int err = options_.journal_fault_errno, after = options_.journal_fault_after;
     const bool posix = options_.journal_posix;

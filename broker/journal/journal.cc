@@ -100,7 +100,7 @@ Result<std::unique_ptr<Journal>> Journal::open(JournalOptions options, const Rec
   if (int e = j->start_file(0); e != 0)
     return Status("InternalError", std::string("cannot create a journal file in ") + j->o_.dir + ": " +
                                        std::strerror(e));
-  j->writer_ = std::thread([p = j.get()] { p->run(); });
+  if (j->o_.writer_thread) j->writer_ = std::thread([p = j.get()] { p->run(); });
   return j;
 }
 
@@ -111,6 +111,9 @@ Journal::~Journal() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (!o_.writer_thread && io_)
+    while (commit()) {
+    }
   if (cur_fd_ >= 0) close(cur_fd_);
   for (auto& [id, f] : files_)
     if (f.read_fd >= 0) close(f.read_fd);
@@ -193,36 +196,39 @@ void Journal::fail(int err, const char* what) {
 }
 
 void Journal::run() {
-  std::string batch;
   for (;;) {
-    uint64_t last;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
       if (pending_.empty() && stop_) break;
-      batch.swap(pending_);
-      pending_.clear();
-      last = next_seq_ - 1;
     }
-    if (error_.load(std::memory_order_acquire) != 0) {
-      batch.clear();  // nothing more is written after a failure
-      continue;
-    }
-    if (int e = write_batch(batch); e != 0) {
-      batch.clear();
-      continue;
-    }
-    batch.clear();
-    durable_seq_.store(last, std::memory_order_release);
-    durable_futex_.fetch_add(1, std::memory_order_seq_cst);
-    if (waiters_.load(std::memory_order_seq_cst) != 0) shm::futex_wake_all(&durable_futex_);
-    {
-      std::lock_guard<std::mutex> lock(callback_mu_);
-      if (on_durable_) on_durable_(last);
-    }
-    ++batches_;
-    remove_victims();
+    commit();
   }
+}
+
+bool Journal::commit() {
+  uint64_t last;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return false;
+    batch_.swap(pending_);
+    pending_.clear();
+    last = next_seq_ - 1;
+  }
+  // Nothing more is written after a failure.
+  const bool written = error_.load(std::memory_order_acquire) == 0 && write_batch(batch_) == 0;
+  batch_.clear();
+  if (!written) return true;
+  durable_seq_.store(last, std::memory_order_release);
+  durable_futex_.fetch_add(1, std::memory_order_seq_cst);
+  if (waiters_.load(std::memory_order_seq_cst) != 0) shm::futex_wake_all(&durable_futex_);
+  {
+    std::lock_guard<std::mutex> lock(callback_mu_);
+    if (on_durable_) on_durable_(last);
+  }
+  ++batches_;
+  remove_victims();
+  return true;
 }
 
 int Journal::write_batch(const std::string& batch) {

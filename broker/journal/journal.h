@@ -21,7 +21,8 @@
 // stays near twice the live data at most, plus the current file.
 //
 // Thread safety: append, wait_durable, durable_seq, error and stats may be
-// called from any thread; open and the destructor from one.
+// called from any thread; open and the destructor from one; commit (only
+// with writer_thread false) from one thread at a time.
 #pragma once
 
 #include <atomic>
@@ -53,6 +54,11 @@ struct JournalOptions {
   // Tests replace the I/O backend here (fault injection); null: make_io().
   std::function<std::unique_ptr<JournalIo>(size_t capacity)> make_io;
   bool compact = true;
+  // false: no writer thread; the owner calls commit() from one thread of its
+  // own (the broker's journal feed, which collects the rings and then writes
+  // and syncs in the same thread: one hand-off fewer per group commit).
+  // Records appended meanwhile wait for that thread's next commit().
+  bool writer_thread = true;
 };
 
 struct RecoveryStats {
@@ -94,6 +100,11 @@ class Journal {
   // Blocks until the record with this sequence is durable (OK) or the
   // journal has failed (its sticky error).
   Status wait_durable(uint64_t seq);
+  // Writes and syncs every record appended so far as one batch, publishes
+  // durable_seq() and calls the on_durable callback (what the writer thread
+  // does each round). False when nothing was pending. Only with
+  // JournalOptions::writer_thread false.
+  bool commit();
   // Every record with a sequence <= this is on disk.
   uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
   uint64_t last_seq() const;
@@ -143,6 +154,7 @@ class Journal {
     int read_fd = -1;
   };
   std::map<uint64_t, FileInfo> files_;
+  std::string batch_;  // the round being written
   LiveIndex index_;
   uint64_t cur_file_ = 0;
   int cur_fd_ = -1;

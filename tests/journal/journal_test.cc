@@ -1,6 +1,7 @@
 // The journal writer: durability, group commit, recovery of what was written,
 // with both I/O backends.
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -70,6 +71,42 @@ TEST(Journal, GroupCommitSharesSyncsAmongWaiters) {
   // Each waiter waits for its own record; with 16 of them most batches
   // carry several records.
   EXPECT_LT(s.batches, uint64_t(kThreads * kEach) * 3 / 4) << "no group commit: " << s.batches << " batches";
+}
+
+// writer_thread = false (the broker's mode): nothing is written until the
+// owner calls commit(), which writes, syncs, publishes and calls back in the
+// caller's thread; the destructor commits what is still pending.
+TEST(Journal, OwnerDrivenCommitWritesInTheCallersThread) {
+  TempDir dir;
+  auto o = testing::small_options(dir.path());
+  o.writer_thread = false;
+  {
+    auto j = Journal::open(o, nullptr);
+    ASSERT_TRUE(j.ok()) << j.status().to_string();
+    std::vector<std::pair<uint64_t, std::thread::id>> calls;
+    (*j)->set_on_durable([&](uint64_t seq) { calls.emplace_back(seq, std::this_thread::get_id()); });
+    EXPECT_FALSE((*j)->commit()) << "nothing pending";
+    uint64_t last = 0;
+    for (uint32_t s = 0; s < 3; ++s) last = (*j)->append(RecordType::kSend, testing::send_payload(5, s, 1, "b"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_LT((*j)->durable_seq(), last) << "a record was written without commit(): a writer thread runs";
+    EXPECT_EQ((*j)->stats().records, 0u);
+    std::atomic<bool> waited{false};
+    std::thread waiter([&] { waited = (*j)->wait_durable(last).ok(); });
+    ASSERT_TRUE((*j)->commit());
+    waiter.join();
+    EXPECT_TRUE(waited.load());
+    EXPECT_EQ((*j)->durable_seq(), last);
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].first, last);
+    EXPECT_EQ(calls[0].second, std::this_thread::get_id()) << "on_durable must run in the committing thread";
+    EXPECT_FALSE((*j)->commit());
+    (*j)->set_on_durable(nullptr);
+    for (uint32_t s = 3; s < 5; ++s) (*j)->append(RecordType::kSend, testing::send_payload(5, s, 1, "b"));
+  }  // the destructor commits s = 3, 4
+  auto r = testing::recover(o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->queues()[5].live(), 5u);
 }
 
 TEST(Journal, SequencesContinueAfterReopenAndNewFileEachStart) {
