@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <sys/mman.h>
 
@@ -78,11 +79,15 @@ SyncRate measure_fdatasync(const std::string& dir, double seconds, bool prewritt
   return {double(lat.size()) / el, pct(lat, 0.5)};
 }
 
-pid_t start_broker(const std::string& broker, const std::string& dir, const std::string& socket) {
+pid_t start_broker(const std::string& broker, const std::string& dir, const std::string& socket, bool posix) {
   pid_t pid = fork();
   if (pid == 0) {
-    execl(broker.c_str(), broker.c_str(), "--socket", socket.c_str(), "--data-dir", (dir + "/data").c_str(),
-          "--log-level", "warn", "--slots", "65536,1024,16,2", static_cast<char*>(nullptr));
+    const std::string data = dir + "/data";
+    std::vector<const char*> args = {broker.c_str(), "--socket", socket.c_str(), "--data-dir", data.c_str(),
+                                     "--log-level", "warn", "--slots", "65536,1024,16,2"};
+    if (posix) args.push_back("--journal-posix");
+    args.push_back(nullptr);
+    execv(broker.c_str(), const_cast<char* const*>(args.data()));
     _exit(127);
   }
   for (int i = 0; i < 500; ++i) {
@@ -157,6 +162,18 @@ SendRun run_sync_senders(shmq::Client& client, const std::string& queue, int sen
   r.failed = failed.load();
   (void)client.purge_queue(queue);
   return r;
+}
+
+// The broker's journal counters so far: batches (each one write +
+// fdatasync) and the time spent writing them.
+struct JournalCounters {
+  uint64_t batches = 0, write_micros = 0;
+};
+JournalCounters journal_counters(shmq::Client& client) {
+  auto s = client.stats();
+  if (!s.ok()) return {};
+  auto j = nlohmann::json::parse(*s, nullptr, false).value("journal", nlohmann::json::object());
+  return {j.value("batches", uint64_t{0}), j.value("write_micros", uint64_t{0})};
 }
 
 double run_cycles(shmq::Client& client, const std::string& queue, double seconds) {
@@ -261,6 +278,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "messages per sync send call (send_batch when > 1)")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
+  bool posix = false;
+  app.add_flag("--journal-posix", posix, "the broker writes its journal with pwrite + fdatasync, not io_uring");
   uint64_t recovery = 0;
   app.add_option("--recovery", recovery, "instead: time the recovery of this many journaled messages");
   CLI11_PARSE(app, argc, argv);
@@ -281,19 +300,25 @@ int main(int argc, char** argv) {
               fresh.p50_us);
 
   const std::string socket = dir + "/broker.sock";
-  pid_t pid = start_broker(broker, dir, socket);
+  pid_t pid = start_broker(broker, dir, socket, posix);
   auto client = shmq::Client::connect(socket).value();
   (void)client->create_queue("sync", {{"Durability", "sync"}});
   (void)client->create_queue("async", {{"Durability", "async"}});
   (void)client->create_queue("memory", {{"Durability", "memory"}});
 
   if (batch > 1) std::printf("\nsync send_batch of %d messages per call (sends/s counts messages; latency per call)\n", batch);
-  std::printf("\n| sync senders | sends/s | x fdatasync rate | p50 us | p99 us | p50 / fdatasync p50 | failed |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| sync senders | sends/s | x fdatasync rate | p50 us | p99 us | p50 / fdatasync p50 | failed "
+              "| sends per journal batch | us per batch write |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int n : senders) {
+    const JournalCounters before = journal_counters(*client);
     SendRun r = run_sync_senders(*client, "sync", n, seconds, batch);
-    std::printf("| %d | %.0f | %.1f | %.0f | %.0f | %.2f | %llu |\n", n, r.per_s, r.per_s / disk.per_s, r.p50_us,
-                r.p99_us, r.p50_us / disk.p50_us, static_cast<unsigned long long>(r.failed));
+    const JournalCounters after = journal_counters(*client);
+    const double batches = double(after.batches - before.batches);
+    std::printf("| %d | %.0f | %.1f | %.0f | %.0f | %.2f | %llu | %.1f | %.0f |\n", n, r.per_s, r.per_s / disk.per_s,
+                r.p50_us, r.p99_us, r.p50_us / disk.p50_us, static_cast<unsigned long long>(r.failed),
+                batches > 0 ? r.per_s * seconds / batches : 0.0,
+                batches > 0 ? double(after.write_micros - before.write_micros) / batches : 0.0);
     std::fflush(stdout);
     // Drained messages were purged; let the clock allow the next purge.
   }

@@ -23,6 +23,10 @@ namespace {
 constexpr uint64_t kMaxPerPass = 8192;  // entries per queue per pass: bounds a batch
 constexpr long kIdleSleepNs = 2'000'000;
 constexpr std::chrono::nanoseconds kMaxGather{500'000};  // bounds a sync sender's extra wait
+// How long a record nobody waits for (async send, delete) may sit collected
+// before it is written; async records reach the disk within this plus one
+// idle sleep plus one commit.
+constexpr std::chrono::nanoseconds kAsyncDelay{1'000'000};
 
 bool live_state(shm::SlotState k) {
   return k == shm::SlotState::kVisible || k == shm::SlotState::kLeased || k == shm::SlotState::kDelayed;
@@ -39,15 +43,10 @@ uint64_t widen_incarnation(uint64_t current, uint32_t low) {
 }  // namespace
 
 JournalFeed::JournalFeed(journal::Journal* journal) : journal_(journal) {
-  journal_->set_on_durable([this](uint64_t seq) {
-    std::lock_guard<std::mutex> lock(mu_);
-    release(seq);
-  });
   thread_ = std::thread([this] { run(); });
 }
 
 JournalFeed::~JournalFeed() {
-  journal_->set_on_durable(nullptr);
   stop_.store(true);
   wake_.fetch_add(1);
   shm::futex_wake_all(&wake_);
@@ -71,7 +70,7 @@ void JournalFeed::remove_queue(uint32_t uid) {
   feeds_.erase(uid);
 }
 
-bool JournalFeed::collect(uint64_t* sync_sends) {
+bool JournalFeed::collect() {
   bool any = false;
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Feed*> advanced;
@@ -138,7 +137,7 @@ bool JournalFeed::collect(uint64_t* sync_sends) {
       rec.attributes = std::string_view(scratch_.data() + ids_len, attrs);
       rec.body = std::string_view(scratch_.data() + ids_len + attrs, body);
       journal::append_record(rec, &batch_);
-      if (sync) ++*sync_sends;
+      if (sync) ++sync_since_commit_;
     }
     if (p != f.next) {
       any = true;
@@ -146,14 +145,19 @@ bool JournalFeed::collect(uint64_t* sync_sends) {
     }
     f.next = p;
   }
-  if (!any) return false;
-  // The last sequence appended so far covers this pass's records (or, when
-  // every entry was dropped, whatever was appended before them).
-  const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(batch_);
-  batch_.clear();
-  for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
-  release(journal_->durable_seq());  // it may be durable already
-  return true;
+  if (any) {
+    // The last sequence appended so far covers this pass's records (or, when
+    // every entry was dropped, whatever was appended before them).
+    const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(batch_);
+    batch_.clear();
+    for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
+  }
+  // Wake the senders whose records are durable (the last commit's) only now,
+  // after taking what the others pushed during that commit: gather() waits
+  // for both.
+  if (const uint64_t woken = release(journal_->durable_seq()); woken != 0)
+    gather_target_ = sync_since_commit_ + woken;
+  return any;
 }
 
 // A FIFO dedup entry (bucket * 8 + way in the entry's slot field): copied
@@ -187,7 +191,8 @@ bool JournalFeed::append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uin
 
 // The records of every mark up to durable_seq are on disk: hand the cells
 // back and move each head, which is what sync senders wait for.
-void JournalFeed::release(uint64_t durable_seq) {
+uint64_t JournalFeed::release(uint64_t durable_seq) {
+  uint64_t woken = 0;
   for (auto& [uid, f] : feeds_) {
     uint64_t end = 0;
     while (!f.marks.empty() && f.marks.front().seq <= durable_seq) {
@@ -202,11 +207,12 @@ void JournalFeed::release(uint64_t durable_seq) {
     r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
     if (const uint32_t w = j.durable_waiters.load(std::memory_order_seq_cst); w != 0) {
-      woken_ += w;
+      woken += w;
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
       shm::futex_wake_all(&j.durable_futex);
     }
   }
+  return woken;
 }
 
 void JournalFeed::propagate_error() {
@@ -220,7 +226,7 @@ void JournalFeed::propagate_error() {
   }
 }
 
-void JournalFeed::sleep_idle() {
+void JournalFeed::sleep_idle(long timeout_ns) {
   std::vector<futex_waitv> w;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -241,13 +247,13 @@ void JournalFeed::sleep_idle() {
   if (!stop_.load()) {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += kIdleSleepNs;
+    ts.tv_nsec += timeout_ns;
     if (ts.tv_nsec >= 1'000'000'000) {
       ts.tv_sec += 1;
       ts.tv_nsec -= 1'000'000'000;
     }
     if (syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
-      timespec d{0, kIdleSleepNs};
+      timespec d{0, timeout_ns};
       nanosleep(&d, nullptr);
     }
   }
@@ -256,41 +262,55 @@ void JournalFeed::sleep_idle() {
   for (auto& [uid, f] : feeds_) f.view.header->journal.collector_sleeping.store(0, std::memory_order_relaxed);
 }
 
-// Group commit, gathering: the senders the last release woke come back with
-// their next sends a few microseconds apart. Writing the first one alone
-// would split them over two fdatasyncs (batches of 1, n-1, 1, n-1, ...), so
-// once one has arrived the feed keeps collecting, yielding the CPU to them,
-// until as many sync sends as senders were woken have arrived or half the
-// last commit's time has passed. A lone sender never waits here.
-void JournalFeed::gather(uint64_t sync_sends) {
-  const uint64_t expected = woken_;
-  woken_ = 0;
-  if (sync_sends == 0 || sync_sends >= expected) return;
+// Group commit, gathering: the senders a release woke come back with their
+// next sends a few microseconds apart, and others pushed theirs while the
+// last fdatasync ran. Writing what has arrived at once would split them over
+// two fdatasyncs for good (two cohorts taking turns), so once one sync send
+// is in, the feed keeps collecting, yielding the CPU to the senders, until
+// as many sync sends as were pending plus woken at the release have arrived,
+// or half the last commit's time has passed. A lone sender never waits.
+void JournalFeed::gather() {
+  if (sync_since_commit_ == 0 || sync_since_commit_ >= gather_target_) return;
   const auto deadline = std::chrono::steady_clock::now() + last_commit_ / 2;
-  while (sync_sends < expected && std::chrono::steady_clock::now() < deadline) {
+  while (sync_since_commit_ < gather_target_ && std::chrono::steady_clock::now() < deadline) {
     sched_yield();
-    collect(&sync_sends);
+    collect();
   }
 }
 
 void JournalFeed::run() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point oldest{};  // when the oldest record not yet committed was collected
+  bool slept = false;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (journal_->error_errno() != 0) {
       propagate_error();
-      sleep_idle();  // a failed journal consumes nothing more
+      sleep_idle(kIdleSleepNs);  // a failed journal consumes nothing more
       continue;
     }
-    uint64_t sync_sends = 0;
-    const bool collected = collect(&sync_sends);
-    gather(sync_sends);
-    // Write and sync what was collected (and the broker's own appends) in
-    // this thread; the release runs in the on_durable callback.
-    const auto start = std::chrono::steady_clock::now();
-    if (journal_->commit()) {
-      last_commit_ = std::min<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start, kMaxGather * 2);
-      continue;
+    const bool collected = collect();
+    if (collected && oldest == Clock::time_point{}) oldest = Clock::now();
+    gather();
+    // A sync sender waits: write now. Records nobody waits for (async sends,
+    // deletes) ride along, or go after kAsyncDelay (fewer, larger fdatasyncs
+    // that do not hold up the next sync sender); after an idle sleep the
+    // broker's own appends go too.
+    const auto now = Clock::now();
+    if (sync_since_commit_ > 0 || slept || (oldest != Clock::time_point{} && now - oldest >= kAsyncDelay)) {
+      sync_since_commit_ = gather_target_ = 0;
+      oldest = {};
+      slept = false;
+      if (journal_->commit()) {  // write + fdatasync in this thread
+        last_commit_ = std::min<std::chrono::nanoseconds>(Clock::now() - now, kMaxGather * 2);
+        continue;  // collect() releases the senders
+      }
     }
-    if (!collected) sleep_idle();
+    if (collected) continue;
+    long timeout = kIdleSleepNs;
+    if (oldest != Clock::time_point{})
+      timeout = std::max<long>(1000, std::chrono::nanoseconds(oldest + kAsyncDelay - now).count());
+    sleep_idle(timeout);
+    slept = true;
   }
 }
 

@@ -64,15 +64,17 @@ class JournalFeed {
     std::deque<Mark> marks;
   };
   void run();
-  // One pass over every ring; adds the SEND entries of sync queues it
-  // appended to *sync_sends. False when no ring had anything.
-  bool collect(uint64_t* sync_sends);
-  void gather(uint64_t sync_sends);
+  // One pass over every ring (counting sync SENDs in sync_since_commit_),
+  // then the release of what the last commit made durable. False when no
+  // ring had anything.
+  bool collect();
+  void gather();
   // Appends a FIFO_DEDUP record for a kFifoDedup entry; false if the entry
   // was reused or never completed.
   bool append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uint64_t entry);
-  void release(uint64_t durable_seq);  // REQUIRES: mu_ held
-  void sleep_idle();
+  // Returns how many sync senders it woke. REQUIRES: mu_ held.
+  uint64_t release(uint64_t durable_seq);
+  void sleep_idle(long timeout_ns);
   void propagate_error();
 
   journal::Journal* journal_;
@@ -83,7 +85,8 @@ class JournalFeed {
   std::atomic<uint64_t> dropped_{0};  // SEND entries whose message was already gone
   std::string scratch_;  // a slot's payload, copied
   std::string batch_;    // one pass's records
-  uint64_t woken_ = 0;   // sync senders the releases since the last commit woke
+  uint64_t sync_since_commit_ = 0;  // sync SEND records collected since the last commit
+  uint64_t gather_target_ = 0;      // gather() waits for this many (see run)
   std::chrono::nanoseconds last_commit_{0};  // how long the last commit took
   std::thread thread_;
 };

@@ -215,7 +215,7 @@ nlohmann::json Server::journal_json() const {
   Status err = journal_->error();
   return json{{"backend", js.backend}, {"files", js.files}, {"disk_bytes", js.disk_bytes},
               {"live_bytes", js.live_bytes}, {"live_messages", js.live_messages}, {"batches", js.batches},
-              {"records", js.records}, {"compaction_copies", js.copies}, {"files_removed", js.files_removed},
+              {"records", js.records}, {"write_micros", js.write_micros}, {"compaction_copies", js.copies}, {"files_removed", js.files_removed},
               {"durable_seq", journal_->durable_seq()}, {"sends_dropped", feed_ ? feed_->dropped() : 0},
               {"error", err.ok() ? "" : err.message()}};
 }

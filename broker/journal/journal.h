@@ -75,6 +75,7 @@ struct JournalStats {
   uint64_t live_messages = 0;
   uint64_t batches = 0;
   uint64_t records = 0;
+  uint64_t write_micros = 0;   // time spent writing + syncing batches, in all
   uint64_t copies = 0;         // records compaction copied forward
   uint64_t files_removed = 0;
   std::string backend;
@@ -127,6 +128,7 @@ class Journal {
   int start_file(uint64_t min_size);
   void compact();
   void remove_victims();
+  void prefill();
   void fail(int err, const char* what);
 
   JournalOptions o_;
@@ -159,10 +161,11 @@ class Journal {
   uint64_t cur_file_ = 0;
   int cur_fd_ = -1;
   uint64_t cur_off_ = 0;      // next record's offset in the current file
+  uint64_t zeroed_to_ = 0;    // prefill() wrote zeros up to here
   uint64_t buf_file_off_ = 0;  // file offset of buffer()[0]
   size_t buf_len_ = 0;
   std::vector<uint64_t> victims_;
-  std::atomic<uint64_t> batches_{0}, records_{0}, copies_{0}, removed_{0};
+  std::atomic<uint64_t> batches_{0}, records_{0}, copies_{0}, removed_{0}, write_micros_{0};
   mutable std::mutex stats_mu_;  // guards the snapshot below
   JournalStats snapshot_;
 
