@@ -1,7 +1,6 @@
 // The io_uring backend of the journal's I/O seam (io.h): one registered
-// buffer, and per batch a write_fixed linked to a datasync fsync, submitted
-// together so a batch costs one io_uring_enter. A short write breaks the
-// link: the fsync then completes with -ECANCELED and we report EIO.
+// buffer; per batch a write_fixed through the ring, then fdatasync (see
+// write_sync for why the sync is not a linked SQE). A short write is EIO.
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
@@ -37,31 +36,27 @@ class UringIo final : public JournalIo {
   char* buffer() override { return buf_; }
   size_t capacity() const override { return cap_; }
 
+  // The write goes through the ring (inline: a buffered write to ext4 does
+  // not block here); the fdatasync is a plain syscall in this thread. A
+  // linked IORING_OP_FSYNC, which the first version used, always runs in an
+  // io-wq worker: a thread hop and a wake-up per commit, which cost 1.6-2.5x
+  // one fdatasync at p50 for a lone sync sender where this costs 1.2x
+  // (bench/RESULTS.md, session 10). The ring pays off once commits overlap
+  // (two in flight), which the journal does not do yet.
   int write_sync(int fd, size_t len, off_t off) override {
     io_uring_sqe* w = io_uring_get_sqe(&ring_);
-    io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (!w || !s) return EBUSY;
+    if (!w) return EBUSY;
     io_uring_prep_write_fixed(w, fd, buf_, unsigned(len), off, 0);
-    w->flags |= IOSQE_IO_LINK;
-    w->user_data = 1;
-    io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
-    s->user_data = 2;
-    int r = io_uring_submit_and_wait(&ring_, 2);
+    int r = io_uring_submit_and_wait(&ring_, 1);
     if (r < 0) return -r;
-    int err = 0;
-    for (int i = 0; i < 2; ++i) {
-      io_uring_cqe* cqe = nullptr;
-      r = io_uring_wait_cqe(&ring_, &cqe);
-      if (r < 0) return -r;
-      const int res = cqe->res;
-      const bool write = cqe->user_data == 1;
-      io_uring_cqe_seen(&ring_, cqe);
-      if (err) continue;
-      if (write && res >= 0 && size_t(res) != len) err = EIO;  // short write
-      else if (res == -ECANCELED) err = EIO;
-      else if (res < 0) err = -res;
-    }
-    return err;
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_wait_cqe(&ring_, &cqe);
+    if (r < 0) return -r;
+    const int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    if (res < 0) return -res;
+    if (size_t(res) != len) return EIO;  // a short write
+    return fdatasync(fd) == 0 ? 0 : errno;
   }
   int allocate(int fd, off_t len) override { return posix_fallocate(fd, 0, len); }
   int sync(int fd) override { return fsync(fd) == 0 ? 0 : errno; }
