@@ -218,11 +218,10 @@ int run_recovery(const std::string& dir, uint64_t n) {
         journal::append_record(journal::RecordType::kDelete, journal::encode(journal::DeleteRecord{1, uint32_t(i), 1}),
                                &batch);
       if (batch.size() > (1u << 20)) {
-        last = (*j)->append_batch(batch);
-        batch.clear();
+        last = (*j)->append_batch(&batch);
       }
     }
-    last = (*j)->append_batch(batch);
+    last = (*j)->append_batch(&batch);
     if (!(*j)->wait_durable(last).ok()) return 1;
   }
   // The files are read from the page cache (dropping it would slow the

@@ -112,11 +112,7 @@ bool JournalFeed::collect() {
       // FIFO: FifoMeta, group id and dedup id come before the attributes.
       shm::FifoIds ids;
       if (v.header->fifo) ids = shm::fifo_ids(v, slot);
-      const uint32_t ids_len = uint32_t(ids.group_id.size() + ids.dedup_id.size());
       if (uint64_t(ids.prefix) + attrs + body > v.payload_capacity(slot)) continue;
-      scratch_.clear();
-      if (ids_len) scratch_.append(ids.group_id.data(), ids_len);  // the ids are adjacent
-      scratch_.append(v.payload(slot) + ids.prefix, attrs + body);
       journal::SendRecord rec;
       rec.sequence_number = ids.sequence_number;
       rec.queue_uid = uid;
@@ -126,17 +122,22 @@ bool JournalFeed::collect() {
       rec.sender_uid = s.sender_uid.load(std::memory_order_relaxed);
       if (shm::state_of(st) == shm::SlotState::kDelayed)
         rec.visible_epoch_ms = shm::epoch_ms(v.header, shm::value_of(st));
+      // Encoded straight from the segment (one copy), then kept only if the
+      // slot still held this message throughout (seqlock).
+      const char* payload = v.payload(slot);
+      rec.group_id = ids.group_id;
+      rec.dedup_id = ids.dedup_id;
+      rec.attributes = std::string_view(payload + ids.prefix, attrs);
+      rec.body = std::string_view(payload + ids.prefix + attrs, body);
+      const size_t mark = batch_.size();
+      journal::append_record(rec, &batch_);
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s.incarnation.load(std::memory_order_relaxed) != inc ||
           !live_state(shm::state_of(s.state.load(std::memory_order_relaxed)))) {
+        batch_.resize(mark);
         dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      rec.group_id = std::string_view(scratch_.data(), ids.group_id.size());
-      rec.dedup_id = std::string_view(scratch_.data() + ids.group_id.size(), ids.dedup_id.size());
-      rec.attributes = std::string_view(scratch_.data() + ids_len, attrs);
-      rec.body = std::string_view(scratch_.data() + ids_len + attrs, body);
-      journal::append_record(rec, &batch_);
       if (sync) ++sync_since_commit_;
     }
     if (p != f.next) {
@@ -148,8 +149,7 @@ bool JournalFeed::collect() {
   if (any) {
     // The last sequence appended so far covers this pass's records (or, when
     // every entry was dropped, whatever was appended before them).
-    const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(batch_);
-    batch_.clear();
+    const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(&batch_);
     for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
   }
   // Wake the senders whose records are durable (the last commit's) only now,

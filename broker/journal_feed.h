@@ -83,7 +83,6 @@ class JournalFeed {
   std::atomic<bool> stop_{false};
   std::atomic<uint32_t> wake_{0};  // bumped to end a sleep early (stop)
   std::atomic<uint64_t> dropped_{0};  // SEND entries whose message was already gone
-  std::string scratch_;  // a slot's payload, copied
   std::string batch_;    // one pass's records
   uint64_t sync_since_commit_ = 0;  // sync SEND records collected since the last commit
   uint64_t gather_target_ = 0;      // gather() waits for this many (see run)

@@ -139,12 +139,17 @@ uint64_t Journal::append(RecordType type, std::string_view payload) {
   return seq;
 }
 
-uint64_t Journal::append_batch(std::string_view records) {
+uint64_t Journal::append_batch(std::string* records) {
   uint64_t seq = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     size_t at = pending_.size();
-    pending_.append(records);
+    if (at == 0) {
+      pending_.swap(*records);
+    } else {
+      pending_.append(*records);
+    }
+    records->clear();
     while (at + kRecordHeaderSize <= pending_.size()) {
       RecordHeader h = get_header(pending_.data() + at);
       h.seq = seq = next_seq_++;

@@ -97,7 +97,9 @@ class Journal {
   uint64_t append(RecordType type, std::string_view payload);
   // Queues several records at once (append_record's format: each header's
   // seq is assigned here); returns the last one's sequence, 0 when empty.
-  uint64_t append_batch(std::string_view records);
+  // Takes the bytes (no copy when nothing else is pending): *records is
+  // left empty.
+  uint64_t append_batch(std::string* records);
   // Blocks until the record with this sequence is durable (OK) or the
   // journal has failed (its sticky error).
   Status wait_durable(uint64_t seq);
