@@ -383,6 +383,19 @@ bool read_delivery(const SegmentView& v, uint32_t s, uint32_t gen, Delivery* d) 
   return true;
 }
 
+// A duplicate's answer acknowledges the original message, so on a sync
+// queue it waits, like a send, until the original is on disk: it pushes a
+// SEND for the original's (slot, incarnation), which the journal thread
+// drops if that message is gone by then and replay takes as a repeat, and
+// waits for it (or, in a batch, raises the batch's wait).
+Status acknowledge_duplicate(const SegmentView& v, Lane& lane, const FifoSendOutput& result,
+                             uint64_t* durable_wait) {
+  if (Durability(v.header->journal.durability.load(std::memory_order_relaxed)) != Durability::kSync ||
+      result.slot >= v.total_slots())
+    return Status::OK();
+  return journal_after_send(v, lane, result.slot, result.incarnation, durable_wait);
+}
+
 }  // namespace
 
 FifoDedupKey fifo_dedup_key(std::string_view scope, std::string_view id) {
@@ -428,7 +441,7 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   if (Status st = claim_slot(v, lane, prefix + in.attributes_size + in.body.size(), &s); !st.ok()) {
     if (deduplicate()) {  // a duplicate is answered even when the queue is full
       if (out) *out = result;
-      return Status::OK();
+      return acknowledge_duplicate(v, lane, result, in.durable_wait);
     }
     if (pending) dedup_end(v, lane, pending, kNil, 0, 0);
     return st;
@@ -447,7 +460,7 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   if (deduplicate()) {  // seen within the window: the slot goes back unpublished
     release_reserved_slot(v, lane, s);
     if (out) *out = result;
-    return Status::OK();
+    return acknowledge_duplicate(v, lane, result, in.durable_wait);
   }
 
   const uint32_t gi = find_and_lock_group(v, lane, group_id, ghash);

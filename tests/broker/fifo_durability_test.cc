@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <random>
@@ -177,6 +178,58 @@ TEST(FifoDurability, SyncAcknowledgedMessagesSurvivePowerLossInOrder) {
   }
   RecordProperty("acknowledged", std::to_string(acknowledged_total));
   EXPECT_GE(acknowledged_total, uint64_t(kTrials) * 5);
+}
+
+// A duplicate on a sync queue is an acknowledgement of the original: it
+// must not come back before the original is on disk. The broker is stopped
+// (SIGSTOP) while one thread sends the original (it waits for the disk) and
+// another sends the duplicate: the duplicate may not return either until
+// the broker runs again, and both then name the same message, which
+// survives a power loss.
+TEST(FifoDurability, ASyncDuplicateWaitsForTheOriginalToBeOnDisk) {
+  testing::BrokerProcess broker(kSmall);
+  auto client = broker.connect();
+  ASSERT_TRUE(client->create_queue("d.fifo", {{"FifoQueue", "true"}, {"Durability", "sync"}}).ok());
+  auto q = client->open_queue("d.fifo");
+  ASSERT_TRUE(q.ok());
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false}, dup_go{false}, original_back{false}, dup_back{false};
+  Result<SendResult> original = Status("NotRun", ""), dup = Status("NotRun", "");
+  auto sender = [&](const char* warm, std::atomic<bool>* start, Result<SendResult>* r, std::atomic<bool>* back) {
+    // A first send with the broker running: whatever a thread sets up once
+    // is done before the broker stops.
+    EXPECT_TRUE((*q)->send(warm, in_group("w", warm)).ok());
+    ++ready;
+    while (!start->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    *r = (*q)->send("the-original", in_group("g", "d1"));
+    back->store(true);
+  };
+  std::thread a(sender, "warm-a", &go, &original, &original_back);
+  std::thread b(sender, "warm-b", &dup_go, &dup, &dup_back);
+  while (ready.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(kill(broker.pid(), SIGSTOP), 0);
+  go = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the original is published, not journaled
+  dup_go = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const bool dup_early = dup_back.load(), original_early = original_back.load();
+  kill(broker.pid(), SIGCONT);
+  a.join();
+  b.join();
+  EXPECT_FALSE(original_early) << "a sync send returned while the broker was stopped";
+  EXPECT_FALSE(dup_early) << "the duplicate was acknowledged before the original was on disk";
+  ASSERT_TRUE(original.ok()) << original.status().to_string();
+  ASSERT_TRUE(dup.ok()) << dup.status().to_string();
+  EXPECT_EQ(dup->message_id.str(), original->message_id.str());
+
+  client.reset();
+  testing::power_loss(broker);
+  client = broker.connect();
+  auto q2 = client->open_queue("d.fifo");
+  ASSERT_TRUE(q2.ok());
+  int found = 0;
+  for (auto& m : receive_now(**q2, 10, 600)) found += m.body_copy() == "the-original";
+  EXPECT_EQ(found, 1);
 }
 
 TEST(FifoDurability, DeletedMessagesKeepDeduplicatingAfterPowerLoss) {
