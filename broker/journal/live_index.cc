@@ -46,7 +46,7 @@ void LiveIndex::apply(const RecordLocation& loc, RecordType type, std::string_vi
       const uint64_t key = uint64_t(uid) << 32 | slot;
       auto it = messages_.find(key);
       if (is_copy) {
-        if (it == messages_.end() || it->second.incarnation != inc) return;  // dead meanwhile
+        if (it == messages_.end() || !it->second.live || it->second.incarnation != inc) return;  // dead meanwhile
         Item old = it->second;
         FileUsage& of = files_[old.loc.file_id];
         --of.live_items;
@@ -55,22 +55,27 @@ void LiveIndex::apply(const RecordLocation& loc, RecordType type, std::string_vi
         add(it->second);
         return;
       }
-      if (it != messages_.end()) {
-        if (it->second.incarnation > inc) return;  // an older message: dead on arrival
-        kill(it->second, loc.file_id);  // same slot reused: the earlier message is gone
-        messages_.erase(it);
+      if (it == messages_.end()) {
+        it = messages_.emplace(key, Item{inc, loc}).first;
+      } else {
+        if (it->second.live) {
+          if (it->second.incarnation > inc) return;  // an older message: dead on arrival
+          kill(it->second, loc.file_id);  // same slot reused: the earlier message is gone
+          --live_messages_;
+        }
+        it->second = Item{inc, loc};
       }
-      Item item{inc, loc};
-      messages_.emplace(key, item);
-      add(item);
+      ++live_messages_;
+      add(it->second);
       return;
     }
     case RecordType::kDelete: {
       if (!key_of(payload, &uid, &slot, &inc)) return;
       auto it = messages_.find(uint64_t(uid) << 32 | slot);
-      if (it == messages_.end() || it->second.incarnation != inc) return;
+      if (it == messages_.end() || !it->second.live || it->second.incarnation != inc) return;
       kill(it->second, loc.file_id);
-      messages_.erase(it);
+      it->second.live = false;
+      --live_messages_;
       return;
     }
     case RecordType::kQueueState: {
@@ -109,7 +114,10 @@ void LiveIndex::apply(const RecordLocation& loc, RecordType type, std::string_vi
       std::memcpy(&uid, payload.data(), 4);
       for (auto it = messages_.begin(); it != messages_.end();) {
         if (uint32_t(it->first >> 32) == uid) {
-          kill(it->second, loc.file_id);
+          if (it->second.live) {
+            kill(it->second, loc.file_id);
+            --live_messages_;
+          }
           it = messages_.erase(it);
         } else {
           ++it;
@@ -137,7 +145,7 @@ void LiveIndex::remove_file(uint64_t file_id) {
 std::vector<RecordLocation> LiveIndex::live_in(uint64_t file_id) const {
   std::vector<RecordLocation> out;
   for (const auto& [k, it] : messages_)
-    if (it.loc.file_id == file_id) out.push_back(it.loc);
+    if (it.live && it.loc.file_id == file_id) out.push_back(it.loc);
   for (const auto& [k, it] : queues_)
     if (it.loc.file_id == file_id) out.push_back(it.loc);
   return out;

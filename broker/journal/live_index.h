@@ -61,18 +61,20 @@ class LiveIndex {
   // Locations of the live records of a file.
   std::vector<RecordLocation> live_in(uint64_t file_id) const;
   uint64_t live_bytes() const;
-  uint64_t live_messages() const { return messages_.size(); }
+  uint64_t live_messages() const { return live_messages_; }
 
  private:
   struct Item {
     uint64_t incarnation;
     RecordLocation loc;
+    bool live = true;  // false: deleted; the entry stays for the slot's next message (no free + malloc per message)
   };
   void add(const Item& it);
   void kill(const Item& victim, uint64_t killer_file);
 
   std::map<uint64_t, FileUsage> files_;
   std::unordered_map<uint64_t, Item> messages_;  // (queue uid << 32 | slot)
+  uint64_t live_messages_ = 0;
   std::unordered_map<uint32_t, Item> queues_;    // latest QUEUE_STATE
 };
 
