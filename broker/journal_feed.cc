@@ -97,8 +97,7 @@ bool JournalFeed::collect() {
       const uint64_t inc = widen_incarnation(s.incarnation.load(std::memory_order_acquire),
                                              shm::journal_entry_incarnation(e));
       if (shm::journal_entry_kind(e) == shm::JournalKind::kDelete) {
-        journal::append_record(journal::RecordType::kDelete, journal::encode(journal::DeleteRecord{uid, slot, inc}),
-                               &batch_);
+        journal::append_record(journal::DeleteRecord{uid, slot, inc}, &batch_);
         continue;
       }
       // SEND: copy, then check the slot still held this message throughout.

@@ -88,17 +88,37 @@ std::string encode(const SendRecord& r) {
   return w.take();
 }
 
-void append_record(const SendRecord& r, std::string* out) {
+namespace {
+
+// A record header (seq 0, no crc), then what put(w) writes, into *out.
+template <class Put>
+void append_encoded(RecordType type, std::string* out, const Put& put) {
   const size_t at = out->size();
   out->resize(at + kRecordHeaderSize);
   {
     Writer w(out);
-    put_send(w, r);
+    put(w);
   }
   RecordHeader h;
   h.length = uint32_t(out->size() - at - kRecordHeaderSize);
-  h.type = RecordType::kSend;
+  h.type = type;
   put_header(out->data() + at, h);
+}
+
+void put_delete(Writer& w, const DeleteRecord& r) {
+  w.put(r.queue_uid);
+  w.put(r.slot);
+  w.put(r.incarnation);
+}
+
+}  // namespace
+
+void append_record(const SendRecord& r, std::string* out) {
+  append_encoded(RecordType::kSend, out, [&](Writer& w) { put_send(w, r); });
+}
+
+void append_record(const DeleteRecord& r, std::string* out) {
+  append_encoded(RecordType::kDelete, out, [&](Writer& w) { put_delete(w, r); });
 }
 
 void append_record(RecordType type, std::string_view payload, std::string* out) {
@@ -122,9 +142,7 @@ Status decode(std::string_view p, SendRecord* r) {
 
 std::string encode(const DeleteRecord& r) {
   Writer w;
-  w.put(r.queue_uid);
-  w.put(r.slot);
-  w.put(r.incarnation);
+  put_delete(w, r);
   return w.take();
 }
 

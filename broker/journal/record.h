@@ -100,6 +100,7 @@ std::string encode(const SendRecord& r);
 // Appends a whole record (header with seq 0 and no crc, then the SEND
 // payload) to *out: the batch format Journal::append_batch takes.
 void append_record(const SendRecord& r, std::string* out);
+void append_record(const DeleteRecord& r, std::string* out);  // no temporary string
 void append_record(RecordType type, std::string_view payload, std::string* out);
 std::string encode(const DeleteRecord& r);
 std::string encode(const FifoDedupRecord& r);

@@ -90,6 +90,32 @@ TEST(Record, FifoDedupRoundTripAndChecks) {
   }
 }
 
+// The journal feed appends SEND and DELETE records straight into its batch:
+// the same bytes as a header plus encode(), and they decode back.
+TEST(Record, AppendedRecordsMatchTheirEncodings) {
+  SendRecord s;
+  s.queue_uid = 4;
+  s.slot = 17;
+  s.incarnation = 1ull << 40;
+  s.body = "body";
+  s.group_id = "g";
+  const DeleteRecord d{4, 17, (1ull << 40) + 1};
+  std::string batch = "prefix";
+  append_record(s, &batch);
+  append_record(d, &batch);
+  std::string expected = "prefix";
+  append_record(RecordType::kSend, encode(s), &expected);
+  append_record(RecordType::kDelete, encode(d), &expected);
+  EXPECT_EQ(batch, expected);
+  const size_t second = 6 + kRecordHeaderSize + get_header(batch.data() + 6).length;
+  const RecordHeader h = get_header(batch.data() + second);
+  EXPECT_EQ(h.type, RecordType::kDelete);
+  DeleteRecord back;
+  ASSERT_TRUE(decode(std::string_view(batch).substr(second + kRecordHeaderSize, h.length), &back).ok());
+  EXPECT_EQ(back.incarnation, d.incarnation);
+  EXPECT_EQ(back.slot, 17u);
+}
+
 TEST(Record, TruncatedOrPaddedPayloadIsRefused) {
   SendRecord r;
   r.body = "hello";
