@@ -182,6 +182,21 @@ TEST(TornTail, EveryCutOfAnEncryptedJournal) {
 // records, cut anywhere across the last ones.
 TEST(TornTail, EveryCutAcrossFifoRecords) { run_cuts(KeyRing(), true); }
 
+// Copies the journal w to target with one bit of the byte at `at` flipped;
+// returns how many of w's records end before it (those must survive).
+size_t copy_with_flipped_byte(const Written& w, const std::string& target, uint64_t at) {
+  copy_file(w.bytes, target, kFileSize);
+  int fd = open(target.c_str(), O_RDWR);
+  char c = 0;
+  EXPECT_EQ(pread(fd, &c, 1, off_t(at)), 1);
+  c ^= 0x20;
+  EXPECT_EQ(pwrite(fd, &c, 1, off_t(at)), 1);
+  close(fd);
+  size_t intact = 0;
+  while (intact < w.ends.size() && w.ends[intact] <= at) ++intact;
+  return intact;
+}
+
 TEST(TornTail, AFlippedByteInAFifoRecordCutsAtThatRecord) {
   TempDir src;
   constexpr int kRecords = 12;
@@ -189,15 +204,8 @@ TEST(TornTail, AFlippedByteInAFifoRecordCutsAtThatRecord) {
   TempDir dst;
   const std::string target = dst.path() + "/" + std::filesystem::path(w.path).filename().string();
   for (uint64_t at = w.ends[kRecords - 4]; at < w.ends.back(); ++at) {
-    copy_file(w.bytes, target, kFileSize);
-    int fd = open(target.c_str(), O_RDWR);
-    char c;
-    ASSERT_EQ(pread(fd, &c, 1, off_t(at)), 1);
-    c ^= 0x20;
-    ASSERT_EQ(pwrite(fd, &c, 1, off_t(at)), 1);
-    close(fd);
-    size_t intact = 0;
-    while (intact < w.ends.size() && w.ends[intact] <= at) ++intact;
+    const size_t intact = copy_with_flipped_byte(w, target, at);
+    ASSERT_FALSE(HasFailure()) << "flip at " << at;
     check_fifo_prefix(dst.path(), KeyRing(), intact);
     if (HasFatalFailure()) {
       ADD_FAILURE() << "flip at " << at;
@@ -214,15 +222,8 @@ TEST(TornTail, AFlippedByteCutsAtThatRecord) {
   const std::string target = dst.path() + "/" + std::filesystem::path(w.path).filename().string();
   const uint64_t from = w.ends[kRecords - 4];
   for (uint64_t at = from; at < w.ends.back(); ++at) {
-    copy_file(w.bytes, target, kFileSize);
-    int fd = open(target.c_str(), O_RDWR);
-    char c;
-    ASSERT_EQ(pread(fd, &c, 1, off_t(at)), 1);
-    c ^= 0x20;
-    ASSERT_EQ(pwrite(fd, &c, 1, off_t(at)), 1);
-    close(fd);
-    size_t intact = 0;
-    while (intact < w.ends.size() && w.ends[intact] <= at) ++intact;
+    const size_t intact = copy_with_flipped_byte(w, target, at);
+    ASSERT_FALSE(HasFailure()) << "flip at " << at;
     check_prefix(dst.path(), KeyRing(), intact, intact);
     for (auto id : list_files(dst.path()))
       { if (file_name(dst.path(), id) != target) std::filesystem::remove(file_name(dst.path(), id)); }
