@@ -105,7 +105,9 @@ TEST(EngineOps, MoveTaskRedrivesEachMessageToItsSource) {
   std::vector<std::string> in_a, in_b;
   for (auto& m : receive_now(**a, 10)) {
     in_a.push_back(m.body_copy());
-    if (m.body == "with-attrs") EXPECT_EQ(m.attributes().at("k").string_value, "v");
+    if (m.body == "with-attrs") {
+      EXPECT_EQ(m.attributes().at("k").string_value, "v");
+    }
     EXPECT_EQ(m.receive_count, 1u) << "a redriven message starts its receive count anew";
   }
   for (auto& m : receive_now(**b, 10)) in_b.push_back(m.body_copy());
