@@ -189,9 +189,9 @@ struct alignas(kCacheLine) Slot {
   std::atomic<uint32_t> attrs_len;      // producer
   std::atomic<uint64_t> sent_clock_ms;  // producer: queue clock, for retention
   std::atomic<uint64_t> sent_epoch_ms;  // producer: SentTimestamp
-  std::atomic<uint32_t> receive_count;  // lease holder (fetch_add); broker resets on move
+  std::atomic<uint32_t> receive_count;  // lease holder (load + store); broker resets on move
   std::atomic<uint32_t> sender_uid;     // producer
-  std::atomic<uint64_t> first_receive_epoch_ms;  // first lease holder, CAS from 0
+  std::atomic<uint64_t> first_receive_epoch_ms;  // first lease holder, stored when 0
   std::atomic<uint64_t> lease_start_ms;          // lease holder: queue clock at receive
 };
 static_assert(sizeof(Slot) == kCacheLine);

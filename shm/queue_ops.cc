@@ -192,13 +192,17 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
     const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
     const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
     if (uint64_t(attrs_len) + body_len > v.payload_capacity(s)) return;  // corrupt: skip
-    const uint32_t count = slot.receive_count.fetch_add(1, std::memory_order_relaxed) + 1;
-    uint64_t first = 0;
-    const uint64_t wall = epoch_ms(h, now);
-    if (!slot.first_receive_epoch_ms.compare_exchange_strong(first, wall, std::memory_order_relaxed))
-      ;  // `first` now holds the earlier receive's time
-    else
-      first = wall;
+    // The lease makes this receiver the only writer of the receive fields,
+    // so plain stores do (a locked RMW each would cost as much as the lease
+    // CAS). Only a receiver stalled past its whole lease could race the next
+    // one here, and then an approximate count or first time is off by one.
+    const uint32_t count = slot.receive_count.load(std::memory_order_relaxed) + 1;
+    slot.receive_count.store(count, std::memory_order_relaxed);
+    uint64_t first = slot.first_receive_epoch_ms.load(std::memory_order_relaxed);
+    if (first == 0) {
+      first = epoch_ms(h, now);
+      slot.first_receive_epoch_ms.store(first, std::memory_order_relaxed);
+    }
     slot.lease_start_ms.store(now, std::memory_order_relaxed);
     if (visibility_ms == 0) release_zero.mask |= 1u << n;
     const char* p = v.payload(s);
