@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include "shm/fifo.h"
+#include "shm/queue_batch.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
@@ -88,6 +89,27 @@ void BM_SendReceiveDeleteBatch10(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 10);
 }
 BENCHMARK(BM_SendReceiveDeleteBatch10);
+
+// The same ten messages through the batched steps (queue_batch.h): one claim
+// per ring per batch, one wake-up check per batch.
+void BM_SendReceiveDeleteBatched10(benchmark::State& state) {
+  Fixture f;
+  std::string body(64, 'x');
+  SendInput in[10];
+  for (auto& i : in) i.body = body;
+  Delivery d[10];
+  HandleRef h[10];
+  Status st[10];
+  Lane& lane = f.v.lanes[1];
+  for (auto _ : state) {
+    send_messages(f.v, lane, in, 10, nullptr, st);
+    size_t n = receive_messages(f.v, lane, 30000, 10, d);
+    for (size_t i = 0; i < n; ++i) h[i] = {d[i].slot, d[i].gen, d[i].incarnation};
+    delete_messages(f.v, lane, h, n, st);
+  }
+  state.SetItemsProcessed(state.iterations() * 10);
+}
+BENCHMARK(BM_SendReceiveDeleteBatched10);
 
 // The FIFO cycle, one message group per iteration out of state.range(0),
 // with a unique dedup id per message (the dedup table's cost included).

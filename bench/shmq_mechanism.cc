@@ -161,15 +161,13 @@ size_t ShmqMechanism::Receiver::receive(size_t max) {
 
 void ShmqMechanism::Receiver::finish() {
   if (remove_batch_ && n_ > 1) {
-    handles_.resize(n_);
-    for (size_t i = 0; i < n_; ++i) {
-      handles_[i].id = "m" + std::to_string(i);
-      handles_[i].receipt_handle = messages_[i].receipt_handle.str();
-    }
-    auto r = queue_->remove_batch(handles_);
+    // The handles as received (no text round trip): one batched delete.
+    for (size_t i = 0; i < n_; ++i) handles_[i] = messages_[i].receipt_handle;
+    Status st[10];
+    auto r = queue_->remove_batch(std::span<const ReceiptHandle>(handles_, n_), std::span<Status>(st, n_));
     if (!r.ok()) fail("remove_batch", r.status());
-    if (!r->failed.empty())
-      fail("remove_batch entry", Status(r->failed[0].code, r->failed[0].message));
+    for (size_t i = 0; i < n_; ++i)
+      if (!st[i].ok()) fail("remove_batch entry", st[i]);
   } else {
     for (size_t i = 0; i < n_; ++i)
       if (Status s = queue_->remove(messages_[i].receipt_handle); !s.ok()) fail("remove", s);

@@ -77,7 +77,7 @@ class ShmqMechanism {
     size_t n_ = 0;
     int wait_s_;
     bool remove_batch_;
-    std::vector<BatchHandleEntry> handles_;
+    ReceiptHandle handles_[10];
   };
 
   Sender sender(int channel);

@@ -104,9 +104,16 @@ constexpr uint32_t free_ring_id(uint32_t cls) { return 1 + cls; }
 // Lanes: one per (client, thread). What a lane is doing is always recorded
 // in it before the step that would otherwise leave a resource unreachable, so
 // the broker can finish or undo the step when the client dies.
-//   intent: ring:7 | pop:1 | position:56, stored before the CAS that claims
-//           the position, cleared after the cell is published/released.
+//   intent: count-1:4 | ring+1:3 | pop:1 | position:56, stored before the
+//           CAS that claims positions [position, position + count), cleared
+//           after those cells are published/released. A single-cell step has
+//           count 1 (the top bits zero, as before batches existed).
 //   op:     kind:4 | gen:24 | slot:32, the slot the lane holds right now.
+//   batch:  flags of a batched step (ring.h: ring_push_batch / ring_pop_batch):
+//           kBatchHoldsSlots while the lane may hold slots named only by their
+//           state word (RESERVED(lane) / DELETED(lane)), so the repair scans
+//           the slot table for them; kBatchCellsWritten while the cells its
+//           intent names were claimed by it and hold its values.
 // ---------------------------------------------------------------------------
 enum class LaneOp : uint32_t {
   kNone = 0,
@@ -118,12 +125,26 @@ enum class LaneOp : uint32_t {
   kUnlinking = 6,   // FIFO: slot (DELETED by a group) taken off its group's list, free pending
 };
 
-constexpr uint64_t make_intent(uint32_t ring, bool pop, uint64_t pos) {
-  return (uint64_t(ring + 1) << 57) | (uint64_t(pop) << 56) | (pos & ((uint64_t{1} << 56) - 1));
+// Most cells one batched claim takes (SQS batches hold at most 10 entries).
+inline constexpr uint32_t kMaxBatchClaim = 16;
+constexpr uint64_t make_intent(uint32_t ring, bool pop, uint64_t pos, uint32_t count = 1) {
+  return (uint64_t(count - 1) << 60) | (uint64_t(ring + 1) << 57) | (uint64_t(pop) << 56) |
+         (pos & ((uint64_t{1} << 56) - 1));
 }
-constexpr uint32_t intent_ring(uint64_t i) { return uint32_t(i >> 57) - 1; }
+constexpr uint32_t intent_ring(uint64_t i) { return (uint32_t(i >> 57) & 7) - 1; }
 constexpr bool intent_pop(uint64_t i) { return (i >> 56) & 1; }
 constexpr uint64_t intent_pos(uint64_t i) { return i & ((uint64_t{1} << 56) - 1); }
+constexpr uint32_t intent_count(uint64_t i) { return uint32_t(i >> 60) + 1; }
+// True when intent i claims (or is about to claim) position q of ring/direction.
+constexpr bool intent_covers(uint64_t i, uint32_t ring, bool pop, uint64_t q) {
+  return i != 0 && intent_ring(i) == ring && intent_pop(i) == pop && intent_pos(i) <= q &&
+         q - intent_pos(i) < intent_count(i);
+}
+static_assert(intent_count(make_intent(5, true, 7, kMaxBatchClaim)) == kMaxBatchClaim);
+static_assert(intent_ring(make_intent(5, false, 7, 3)) == 5);
+
+inline constexpr uint64_t kBatchHoldsSlots = 1;
+inline constexpr uint64_t kBatchCellsWritten = 2;
 
 constexpr uint64_t make_op(LaneOp k, uint32_t slot, uint32_t gen) {
   return (uint64_t(k) << 60) | (uint64_t(gen & 0xffffff) << 32) | slot;
@@ -152,7 +173,7 @@ struct alignas(kCacheLine) Lane {
   std::atomic<uint64_t> group_lock;     // owning client: FIFO group lock taken / being taken
   std::atomic<uint64_t> aux_lock;       // owning client: FIFO insert or dedup-bucket lock
   std::atomic<uint64_t> dedup_pending;  // owning client: FIFO dedup entry not yet complete
-  uint64_t reserved;
+  std::atomic<uint64_t> batch;          // owning client: kBatch* flags (broker when repairing)
 };
 static_assert(sizeof(Lane) == kCacheLine);
 
@@ -168,9 +189,9 @@ struct alignas(kCacheLine) Slot {
   std::atomic<uint32_t> attrs_len;      // producer
   std::atomic<uint64_t> sent_clock_ms;  // producer: queue clock, for retention
   std::atomic<uint64_t> sent_epoch_ms;  // producer: SentTimestamp
-  std::atomic<uint32_t> receive_count;  // lease holder (fetch_add); broker resets on move
+  std::atomic<uint32_t> receive_count;  // lease holder (load + store); broker resets on move
   std::atomic<uint32_t> sender_uid;     // producer
-  std::atomic<uint64_t> first_receive_epoch_ms;  // first lease holder, CAS from 0
+  std::atomic<uint64_t> first_receive_epoch_ms;  // first lease holder, stored when 0
   std::atomic<uint64_t> lease_start_ms;          // lease holder: queue clock at receive
 };
 static_assert(sizeof(Slot) == kCacheLine);

@@ -1,5 +1,6 @@
 #include "shm/queue_ops.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "shm/crash_point.h"
@@ -170,43 +171,38 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
   struct {
     uint32_t mask = 0;  // deliveries leased with visibility 0, published again below
   } release_zero;
-  auto record = [&](uint64_t e) {
-    lane.op.store(make_op(LaneOp::kLeasing, entry_slot(e), entry_gen(e)), std::memory_order_relaxed);
-  };
-  while (n < max) {
-    uint64_t e;
-    if (!ring_pop(v.ready, lane, &e, record)) break;
+  // Leases the message an entry names while the ready-ring cell still holds
+  // the entry: a consumer killed before the lease CAS leaves the entry in a
+  // claimed, unreleased cell, which the repair republishes.
+  auto lease = [&](uint64_t e) {
     const uint32_t s = entry_slot(e);
     const uint32_t g = entry_gen(e);
-    if (e == kTombstone || s >= v.total_slots()) {
-      lane.op.store(0, std::memory_order_relaxed);
-      continue;
-    }
+    if (e == kTombstone || s >= v.total_slots()) return;
     Slot& slot = v.slot(s);
     uint64_t st = slot.state.load(std::memory_order_acquire);
-    if (state_of(st) != SlotState::kVisible || gen_of(st) != g) {  // a stale entry
-      lane.op.store(0, std::memory_order_relaxed);
-      continue;
-    }
+    if (state_of(st) != SlotState::kVisible || gen_of(st) != g) return;  // a stale entry
     if (now == 0) now = queue_clock_ms(h);
     SHMQ_CRASH_POINT();
     const uint32_t ng = next_gen(g);
     const bool leased = slot.state.compare_exchange_strong(
         st, make_state(SlotState::kLeased, ng, now + visibility_ms), std::memory_order_acq_rel);
     SHMQ_CRASH_POINT();
-    lane.op.store(0, std::memory_order_relaxed);
-    if (!leased) continue;
+    if (!leased) return;
 
     const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
     const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
-    if (uint64_t(attrs_len) + body_len > v.payload_capacity(s)) continue;  // corrupt: skip
-    const uint32_t count = slot.receive_count.fetch_add(1, std::memory_order_relaxed) + 1;
-    uint64_t first = 0;
-    const uint64_t wall = epoch_ms(h, now);
-    if (!slot.first_receive_epoch_ms.compare_exchange_strong(first, wall, std::memory_order_relaxed))
-      ;  // `first` now holds the earlier receive's time
-    else
-      first = wall;
+    if (uint64_t(attrs_len) + body_len > v.payload_capacity(s)) return;  // corrupt: skip
+    // The lease makes this receiver the only writer of the receive fields,
+    // so plain stores do (a locked RMW each would cost as much as the lease
+    // CAS). Only a receiver stalled past its whole lease could race the next
+    // one here, and then an approximate count or first time is off by one.
+    const uint32_t count = slot.receive_count.load(std::memory_order_relaxed) + 1;
+    slot.receive_count.store(count, std::memory_order_relaxed);
+    uint64_t first = slot.first_receive_epoch_ms.load(std::memory_order_relaxed);
+    if (first == 0) {
+      first = epoch_ms(h, now);
+      slot.first_receive_epoch_ms.store(first, std::memory_order_relaxed);
+    }
     slot.lease_start_ms.store(now, std::memory_order_relaxed);
     if (visibility_ms == 0) release_zero.mask |= 1u << n;
     const char* p = v.payload(s);
@@ -221,6 +217,16 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
                         slot.sent_epoch_ms.load(std::memory_order_relaxed),
                         first,
                         slot.sender_uid.load(std::memory_order_relaxed)};
+  };
+  // One claim takes as many published entries as are wanted; entries that
+  // turn out stale are skipped, so claim again until max or the ring is empty.
+  while (n < max) {
+    uint64_t e[kMaxBatchClaim];
+    const size_t want = std::min<size_t>(max - n, kMaxBatchClaim);
+    if (ring_pop_batch(v.ready, lane, e, want, [&](const uint64_t* es, size_t m) {
+          for (size_t i = 0; i < m; ++i) lease(es[i]);
+        }) == 0)
+      break;
   }
   // After the loop, so this call cannot receive the same message twice.
   for (size_t i = 0; i < n; ++i) {
@@ -239,30 +245,38 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
   return n;
 }
 
-Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
+Status mark_deleted(const SegmentView& v, Lane& lane, const HandleRef& h, bool* deleted) {
+  *deleted = false;
   if (h.slot >= v.total_slots())
     return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
   Slot& slot = v.slot(h.slot);
   const bool fifo = v.header->fifo != 0;
-  lane.op.store(make_op(LaneOp::kDeleting, h.slot, h.gen), std::memory_order_relaxed);
-  SHMQ_CRASH_POINT();
   for (;;) {
     uint64_t st = slot.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
-    if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation || !live_message(k)) {
-      lane.op.store(0, std::memory_order_relaxed);
+    if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation || !live_message(k))
       return Status::OK();  // already deleted (or its slot reused): as SQS, not an error
-    }
-    if (gen_of(st) != h.gen) {
-      lane.op.store(0, std::memory_order_relaxed);
-      return expired_handle();  // another receive leased it since
-    }
-    if (fifo && (k != SlotState::kLeased || value_of(st) <= queue_clock_ms(v.header))) {
-      lane.op.store(0, std::memory_order_relaxed);
+    if (gen_of(st) != h.gen) return expired_handle();  // another receive leased it since
+    if (fifo && (k != SlotState::kLeased || value_of(st) <= queue_clock_ms(v.header)))
       return expired_handle();
+    const uint64_t marked = make_state(SlotState::kDeleted, h.gen, lane_index(v, lane));
+    if (slot.state.compare_exchange_strong(st, marked, std::memory_order_acq_rel)) {
+      *deleted = true;
+      return Status::OK();
     }
-    const uint64_t deleted = make_state(SlotState::kDeleted, h.gen, lane_index(v, lane));
-    if (slot.state.compare_exchange_strong(st, deleted, std::memory_order_acq_rel)) break;
+  }
+}
+
+Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h) {
+  if (h.slot >= v.total_slots())
+    return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
+  lane.op.store(make_op(LaneOp::kDeleting, h.slot, h.gen), std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
+  bool deleted = false;
+  Status s = mark_deleted(v, lane, h, &deleted);
+  if (!deleted) {
+    lane.op.store(0, std::memory_order_relaxed);
+    return s;
   }
   SHMQ_CRASH_POINT();
   journal_after_delete(v, lane, h.slot, h.incarnation);

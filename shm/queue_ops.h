@@ -97,6 +97,11 @@ struct HandleRef {
 // expired. ReceiptHandleIsInvalid when the slot index is out of range.
 Status delete_message(const SegmentView& v, Lane& lane, const HandleRef& h);
 
+// The delete CAS: LEASED | VISIBLE | DELAYED(h.gen) -> DELETED(h.gen, lane).
+// *deleted tells whether this call made it; the status is delete_message's
+// answer when it did not. The caller then owns the slot (journal, free).
+Status mark_deleted(const SegmentView& v, Lane& lane, const HandleRef& h, bool* deleted);
+
 // The lease now ends visibility_ms from now (0: visible at once).
 Status change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
                          uint64_t visibility_ms);

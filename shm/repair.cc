@@ -14,13 +14,16 @@ constexpr uint64_t kDeadLetterClaimMs = 60000;
 
 Lane& broker_lane(const SegmentView& v) { return v.lanes[kBrokerLane]; }
 
-// True when a live lane other than `self` has exactly this intent: that lane
-// owns the claimed position (or will find its CAS failed) and finishes it.
-bool live_intent_names(const SegmentView& v, uint64_t intent, uint32_t self,
+// True when a lane other than `self` has claimed (or is claiming) position q
+// and will finish it: a live lane, or a dead one whose written batch cells
+// its own repair publishes. A lane whose CAS failed may still name q; the
+// order of reads (positions, then intents, then the cell) keeps that safe.
+bool other_lane_covers(const SegmentView& v, uint32_t ring, bool pop, uint64_t q, uint32_t self,
                        const LaneLiveness& live) {
   for (uint32_t i = 0; i < kMaxLanes; ++i) {
     if (i == self || v.lanes[i].owner.load(std::memory_order_acquire) == 0) continue;
-    if (v.lanes[i].intent.load(std::memory_order_acquire) == intent && live(i)) return true;
+    if (!intent_covers(v.lanes[i].intent.load(std::memory_order_acquire), ring, pop, q)) continue;
+    if (live(i) || (v.lanes[i].batch.load(std::memory_order_acquire) & kBatchCellsWritten)) return true;
   }
   return false;
 }
@@ -50,6 +53,35 @@ void republish_if_visible(const SegmentView& v, uint32_t slot, uint32_t gen) {
   }
 }
 
+// A batch (queue_batch.h) names the slots it holds only by their state
+// words: RESERVED(dead) was claimed and never published (never
+// acknowledged: back to its free ring); DELETED(dead) was deleted and not yet
+// freed. One pass over the slot table, only for a lane that died in a batch.
+void return_batch_slots(const SegmentView& v, uint32_t dead) {
+  for (uint32_t i = 0; i < v.total_slots(); ++i) {
+    const uint64_t st = v.slot(i).state.load(std::memory_order_acquire);
+    if (value_of(st) != dead) continue;
+    if (state_of(st) == SlotState::kReserved)
+      relist_free_slot(v, i);
+    else if (state_of(st) == SlotState::kDeleted)
+      free_deleted_slot(v, broker_lane(v), i, gen_of(st));
+  }
+}
+
+// Turns one DELETED(dead) slot of class c FREE and returns it (kNil: none),
+// for the caller to list in a free-ring cell.
+uint32_t free_one_deleted(const SegmentView& v, uint32_t dead, uint32_t c) {
+  const SizeClass& k = v.header->classes[c];
+  for (uint32_t i = k.first_slot; i < k.first_slot + k.count; ++i) {
+    Slot& s = v.slot(i);
+    const uint64_t st = s.state.load(std::memory_order_acquire);
+    if (state_of(st) != SlotState::kDeleted || value_of(st) != dead) continue;
+    s.state.store(make_state(SlotState::kFree, next_gen(gen_of(st)), 0), std::memory_order_release);
+    return i;
+  }
+  return kNil;
+}
+
 }  // namespace
 
 void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) {
@@ -65,41 +97,75 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   bool freed_by_intent = false;  // the kFreeing slot is already in its ring
   uint64_t popped_token = kTombstone;  // FIFO: a group token the lane popped
 
+  const uint64_t batch = d.batch.load(std::memory_order_acquire);
   const uint32_t ring_id = intent ? intent_ring(intent) : 0;
   if (intent != 0 && ring_id == kJournalRing) repair_journal_intent(v, dead, intent, live);
   if (intent != 0 && ring_id <= kNumClasses) {
     const RingView& r = ring_id == kReadyRing ? v.ready : v.free[ring_id - 1];
-    const uint64_t p = intent_pos(intent);
-    Cell& c = r.cells[p & r.mask];
-    if (intent_pop(intent)) {
-      // Claimed (head moved past p) and published but never released?
-      const uint64_t head = r.pos->head.load(std::memory_order_acquire);
-      if (head > p && c.seq.load(std::memory_order_acquire) == p + 1 &&
-          !live_intent_names(v, intent, dead, live)) {
-        const uint64_t value = c.data.load(std::memory_order_relaxed);
-        c.seq.store(p + r.mask + 1, std::memory_order_release);
-        counters.cells_released.fetch_add(1, std::memory_order_relaxed);
-        if (ring_id == kReadyRing && v.header->fifo) {
-          popped_token = value;  // a group's token: fifo_repair_lane gives the group a new one
-        } else if (ring_id == kReadyRing) {
-          // Unless op already names it (it is handled below), put it back.
-          if (value != kTombstone && entry_slot(value) < v.total_slots() &&
-              !(kind == LaneOp::kLeasing && op_s == entry_slot(value)))
-            republish_if_visible(v, entry_slot(value), entry_gen(value));
-        } else if (value < v.total_slots() && !(kind == LaneOp::kSending && op_s == value)) {
-          relist_free_slot(v, uint32_t(value));
+    const bool pop = intent_pop(intent);
+    for (uint64_t p = intent_pos(intent), end = p + intent_count(intent); p < end; ++p) {
+      Cell& c = r.cells[p & r.mask];
+      if (pop) {
+        // Claimed (head moved past p) and published but never released?
+        const uint64_t head = r.pos->head.load(std::memory_order_acquire);
+        if (head > p && c.seq.load(std::memory_order_acquire) == p + 1 &&
+            !other_lane_covers(v, ring_id, true, p, dead, live)) {
+          const uint64_t value = c.data.load(std::memory_order_relaxed);
+          c.seq.store(p + r.mask + 1, std::memory_order_release);
+          counters.cells_released.fetch_add(1, std::memory_order_relaxed);
+          if (ring_id == kReadyRing && v.header->fifo) {
+            popped_token = value;  // a group's token: fifo_repair_lane gives the group a new one
+          } else if (ring_id == kReadyRing) {
+            // Unless op already names it (it is handled below), put it back;
+            // a message the lane leased before it died is LEASED, not put back.
+            if (value != kTombstone && entry_slot(value) < v.total_slots() &&
+                !(kind == LaneOp::kLeasing && op_s == entry_slot(value)))
+              republish_if_visible(v, entry_slot(value), entry_gen(value));
+          } else if (value < v.total_slots() && !(kind == LaneOp::kSending && op_s == value) &&
+                     state_of(v.slot(uint32_t(value)).state.load(std::memory_order_acquire)) ==
+                         SlotState::kFree) {
+            // Not yet reserved. A slot a batch reserved (RESERVED(dead))
+            // is returned by the slot scan below.
+            relist_free_slot(v, uint32_t(value));
+          }
         }
+        continue;
       }
-    } else {
       const uint64_t tail = r.pos->tail.load(std::memory_order_acquire);
       const uint64_t seq = c.seq.load(std::memory_order_acquire);
+      if (batch & kBatchCellsWritten) {
+        // The lane's batch claim succeeded and wrote every cell: publish
+        // what it did not, as it would have (a freed slot turns FREE first).
+        if (seq != p) continue;
+        const uint64_t value = c.data.load(std::memory_order_relaxed);
+        if (ring_id != kReadyRing && value < v.total_slots() && v.class_of(uint32_t(value)) == ring_id - 1) {
+          Slot& s = v.slot(uint32_t(value));
+          const uint64_t st = s.state.load(std::memory_order_acquire);
+          if (state_of(st) == SlotState::kDeleted && value_of(st) == dead)
+            s.state.store(make_state(SlotState::kFree, next_gen(gen_of(st)), 0), std::memory_order_release);
+        }
+        // A ready entry whose slot is still RESERVED is stale by the time
+        // the slot scan relists it (under a new generation).
+        c.seq.store(p + 1, std::memory_order_release);
+        (ring_id == kReadyRing ? counters.entries_republished : counters.slots_reclaimed)
+            .fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       const bool freeing_here = kind == LaneOp::kFreeing && op_valid && ring_id != kReadyRing &&
                                 v.class_of(op_s) == ring_id - 1;
-      if (seq == p && tail > p && !live_intent_names(v, intent, dead, live)) {
+      if (seq == p && tail > p && !other_lane_covers(v, ring_id, false, p, dead, live)) {
         // Claimed, never published: everyone behind it waits. Publish.
+        uint32_t deleted = kNil;
         if (freeing_here) {
           c.data.store(op_s, std::memory_order_relaxed);
           freed_by_intent = true;
+        } else if (ring_id != kReadyRing && (batch & kBatchHoldsSlots) &&
+                   (deleted = free_one_deleted(v, dead, ring_id - 1)) != kNil) {
+          // A delete batch claimed free-ring cells and died before writing
+          // them. A tombstone would take a cell a slot needs (the ring has
+          // one per slot): list one of the batch's slots there instead.
+          c.data.store(deleted, std::memory_order_relaxed);
+          counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
         } else {
           c.data.store(kTombstone, std::memory_order_relaxed);
           counters.cells_voided.fetch_add(1, std::memory_order_relaxed);
@@ -164,6 +230,8 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
     }
   }
   d.op.store(0, std::memory_order_release);
+  if (batch & kBatchHoldsSlots) return_batch_slots(v, dead);
+  d.batch.store(0, std::memory_order_release);
   counters.lanes_repaired.fetch_add(1, std::memory_order_relaxed);
 }
 

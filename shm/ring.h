@@ -11,6 +11,8 @@
 //  - A pop hands the value to `record` before it releases the cell, so the
 //    caller can record what it now holds (lane.op) while the cell still holds
 //    it too: at every instant the value is reachable from the ring or the lane.
+//  - Batched steps (ring_push_batch, ring_pop_batch) claim a run of cells
+//    with one CAS; the intent then names the run (position and count).
 //  - Positions are 64-bit and only grow; a cell's seq says which lap it is in,
 //    so there is no ABA.
 #pragma once
@@ -87,6 +89,102 @@ inline bool ring_pop(const RingView& r, Lane& lane, uint64_t* out, Record&& reco
     } else {
       pos = r.pos->head.load(std::memory_order_relaxed);
     }
+  }
+}
+
+// Batched steps: one CAS claims up to kMaxBatchClaim consecutive positions.
+// The intent names the whole range (make_intent's count), so the crash
+// argument above holds cell by cell: every claimed cell not yet published or
+// released lies in the range of the claiming lane's intent.
+//
+// Pushes up to n values (n <= kMaxBatchClaim) with one claim of the longest
+// run of free cells at the tail. Returns how many it pushed: 0 when the ring
+// is full; fewer than n when a cell behind the run is not yet free (call
+// again for the rest). After the claim it writes every value, then sets
+// kBatchCellsWritten in lane.batch (from then on a repair publishes the
+// claimed cells as they are), then for each cell i calls before_publish(i)
+// and publishes the cell, then published(), then clears the flag and the
+// intent. Any process, through its own lane.
+template <class BeforePublish, class Published>
+inline size_t ring_push_batch(const RingView& r, Lane& lane, const uint64_t* values, size_t n,
+                              BeforePublish&& before_publish, Published&& published) {
+  uint64_t pos = r.pos->tail.load(std::memory_order_relaxed);
+  for (;;) {
+    size_t m = 0;
+    for (; m < n; ++m) {
+      const int64_t dif = int64_t(r.cells[(pos + m) & r.mask].seq.load(std::memory_order_acquire) - (pos + m));
+      if (dif != 0) {
+        if (m == 0 && dif < 0) return 0;  // full
+        break;
+      }
+    }
+    if (m == 0) {  // another producer claimed pos meanwhile
+      pos = r.pos->tail.load(std::memory_order_relaxed);
+      continue;
+    }
+    lane.intent.store(make_intent(r.id, false, pos, uint32_t(m)), std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
+    if (!r.pos->tail.compare_exchange_weak(pos, pos + m, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed))
+      continue;
+    SHMQ_CRASH_POINT();
+    for (size_t i = 0; i < m; ++i) r.cells[(pos + i) & r.mask].data.store(values[i], std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
+    lane.batch.store(lane.batch.load(std::memory_order_relaxed) | kBatchCellsWritten,
+                     std::memory_order_release);
+    for (size_t i = 0; i < m; ++i) {
+      SHMQ_CRASH_POINT();
+      before_publish(i);
+      SHMQ_CRASH_POINT();
+      r.cells[(pos + i) & r.mask].seq.store(pos + i + 1, std::memory_order_release);
+    }
+    SHMQ_CRASH_POINT();
+    published();
+    lane.batch.store(lane.batch.load(std::memory_order_relaxed) & ~kBatchCellsWritten,
+                     std::memory_order_relaxed);
+    lane.intent.store(0, std::memory_order_relaxed);
+    return m;
+  }
+}
+
+// Pops up to max values (max <= kMaxBatchClaim) into out with one claim of
+// the longest run of published cells at the head. Returns how many: 0 when
+// the ring is empty (or its head cell is claimed but not yet published).
+// `record(out, m)` runs after the claim and before the cells are released,
+// so a caller can make every value reachable from elsewhere (a slot's state
+// word) while the cells still hold them. Any process, through its own lane.
+template <class Record>
+inline size_t ring_pop_batch(const RingView& r, Lane& lane, uint64_t* out, size_t max, Record&& record) {
+  uint64_t pos = r.pos->head.load(std::memory_order_relaxed);
+  for (;;) {
+    size_t m = 0;
+    for (; m < max; ++m) {
+      const int64_t dif =
+          int64_t(r.cells[(pos + m) & r.mask].seq.load(std::memory_order_acquire) - (pos + m + 1));
+      if (dif != 0) {
+        if (m == 0 && dif < 0) return 0;  // empty
+        break;
+      }
+    }
+    if (m == 0) {
+      pos = r.pos->head.load(std::memory_order_relaxed);
+      continue;
+    }
+    lane.intent.store(make_intent(r.id, true, pos, uint32_t(m)), std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
+    if (!r.pos->head.compare_exchange_weak(pos, pos + m, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed))
+      continue;
+    SHMQ_CRASH_POINT();
+    for (size_t i = 0; i < m; ++i) out[i] = r.cells[(pos + i) & r.mask].data.load(std::memory_order_relaxed);
+    record(out, m);
+    for (size_t i = 0; i < m; ++i) {
+      SHMQ_CRASH_POINT();
+      r.cells[(pos + i) & r.mask].seq.store(pos + i + r.mask + 1, std::memory_order_release);
+    }
+    SHMQ_CRASH_POINT();
+    lane.intent.store(0, std::memory_order_relaxed);
+    return m;
   }
 }
 

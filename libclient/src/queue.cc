@@ -12,6 +12,7 @@
 #include "shm/fifo.h"
 #include "shm/futex.h"
 #include "shm/journal_ring.h"
+#include "shm/queue_batch.h"
 #include "shm/queue_ops.h"
 #include "shm/ring.h"
 #include "shm/validation.h"
@@ -139,6 +140,7 @@ shm::Lane* Queue::Impl::lane() {
     lane.group_lock.store(0, std::memory_order_relaxed);
     lane.aux_lock.store(0, std::memory_order_relaxed);
     lane.dedup_pending.store(0, std::memory_order_relaxed);
+    lane.batch.store(0, std::memory_order_relaxed);
     lane.op.store(0, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(lanes_mu);
@@ -170,8 +172,8 @@ Result<SendResult> Queue::send(std::string_view body, const SendOptions& options
   return send_deferred(body, options, nullptr);
 }
 
-Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions& options,
-                                        uint64_t* durable_wait) {
+Status Queue::prepare_send(std::string_view body, const SendOptions& options, shm::SendInput* in,
+                           std::string* content_dedup, std::string_view* dedup_id) {
   const shm::SegmentView& v = impl_->view;
   const shm::QueueConfig& cfg = v.header->config;
   if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
@@ -200,39 +202,47 @@ Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions
                   "Value " + std::to_string(options.delay_seconds) +
                       " for parameter DelaySeconds is invalid. Reason: The request include "
                       "parameter that is not valid for this queue type.");
-  std::string content_dedup;
-  std::string_view dedup_id = options.message_deduplication_id;
+  *dedup_id = options.message_deduplication_id;
   if (!options.message_group_id.empty()) {
     if (Status s = shm::validate_token(options.message_group_id, "MessageGroupId"); !s.ok()) return s;
   } else if (fifo()) {
     return Status("MissingParameter", "The request must contain the parameter MessageGroupId.");
   }
-  if (!dedup_id.empty()) {
+  if (!dedup_id->empty()) {
     if (!fifo())
       return Status("InvalidParameterValue",
-                    "Value " + std::string(dedup_id) +
+                    "Value " + std::string(*dedup_id) +
                         " for parameter MessageDeduplicationId is invalid. Reason: The request "
                         "includes a parameter that is not valid for this queue type.");
-    if (Status s = shm::validate_token(dedup_id, "MessageDeduplicationId"); !s.ok()) return s;
+    if (Status s = shm::validate_token(*dedup_id, "MessageDeduplicationId"); !s.ok()) return s;
   } else if (fifo()) {
     if (!cfg.content_based_dedup.load(std::memory_order_relaxed))
       return Status("InvalidParameterValue",
                     "The queue should either have ContentBasedDeduplication enabled or "
                     "MessageDeduplicationId provided explicitly");
-    content_dedup = shm::sha256_hex(body);
-    dedup_id = content_dedup;
+    *content_dedup = shm::sha256_hex(body);
+    *dedup_id = *content_dedup;
   }
-  shm::Lane* lane = impl_->lane();
-  if (!lane) return no_lane();
   const uint32_t delay_s = options.delay_seconds >= 0 ? uint32_t(options.delay_seconds)
                                                       : cfg.delay_s.load(std::memory_order_relaxed);
+  in->body = body;
+  in->attributes = options.attributes;
+  in->attributes_size = attrs_size;
+  in->delay_ms = delay_s * 1000;
+  in->sender_uid = impl_->sender_uid;
+  return Status::OK();
+}
+
+Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions& options,
+                                        uint64_t* durable_wait) {
+  const shm::SegmentView& v = impl_->view;
   shm::SendInput in;
-  in.body = body;
-  in.attributes = options.attributes;
-  in.attributes_size = attrs_size;
-  in.delay_ms = delay_s * 1000;
-  in.sender_uid = impl_->sender_uid;
+  std::string content_dedup;
+  std::string_view dedup_id;
+  if (Status s = prepare_send(body, options, &in, &content_dedup, &dedup_id); !s.ok()) return s;
   in.durable_wait = durable_wait;
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
   SendResult r;
   if (fifo()) {
     shm::FifoSendOutput out;
@@ -248,6 +258,15 @@ Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions
   return r;
 }
 
+namespace {
+void add_failure(SendBatchResult* result, const SendBatchEntry& e, Status s, bool fifo) {
+  if (s.code() == "MissingParameter" && fifo && e.message_group_id.empty())  // SQS, in a batch
+    s = Status("InvalidParameterValue", s.message());
+  result->failed.push_back({e.id, s.code() != "InternalError" && s.code() != "OverLimit", s.code(),
+                            s.message()});
+}
+}  // namespace
+
 Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& entries) {
   std::vector<std::string> ids;
   ids.reserve(entries.size());
@@ -261,22 +280,56 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
   SendBatchResult result;
   result.successful.reserve(entries.size());
   uint64_t durable_wait = 0;  // sync queues: one group-commit wait for the whole batch
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const SendBatchEntry& e = entries[i];
-    SendOptions o;
-    o.delay_seconds = e.delay_seconds;
-    o.attributes = &e.attributes;
-    o.message_group_id = e.message_group_id;
-    o.message_deduplication_id = e.message_deduplication_id;
-    auto r = send_deferred(e.body, o, &durable_wait);
-    if (r.ok()) {
-      result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
-    } else {
-      Status s = r.status();
-      if (s.code() == "MissingParameter" && fifo() && e.message_group_id.empty())  // SQS, in a batch
-        s = Status("InvalidParameterValue", s.message());
-      result.failed.push_back({e.id, s.code() != "InternalError" && s.code() != "OverLimit",
-                               s.code(), s.message()});
+  const bool is_fifo = fifo();
+  if (is_fifo) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const SendBatchEntry& e = entries[i];
+      SendOptions o;
+      o.delay_seconds = e.delay_seconds;
+      o.attributes = &e.attributes;
+      o.message_group_id = e.message_group_id;
+      o.message_deduplication_id = e.message_deduplication_id;
+      auto r = send_deferred(e.body, o, &durable_wait);
+      if (r.ok())
+        result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
+      else
+        add_failure(&result, e, r.status(), true);
+    }
+  } else {
+    // Standard queues: one batched step in shared memory for every entry
+    // that passed its checks (queue_batch.h).
+    shm::SendInput in[shm::kMaxBatchEntries];
+    uint32_t index[shm::kMaxBatchEntries];
+    size_t n = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const SendBatchEntry& e = entries[i];
+      SendOptions o;
+      o.delay_seconds = e.delay_seconds;
+      o.attributes = &e.attributes;
+      std::string content_dedup;
+      std::string_view dedup_id;
+      if (Status s = prepare_send(e.body, o, &in[n], &content_dedup, &dedup_id); !s.ok()) {
+        add_failure(&result, e, s, false);
+        continue;
+      }
+      in[n].durable_wait = &durable_wait;
+      index[n++] = uint32_t(i);
+    }
+    if (n > 0) {
+      shm::Lane* lane = impl_->lane();
+      if (!lane) return no_lane();
+      const shm::SegmentView& v = impl_->view;
+      shm::SendOutput out[shm::kMaxBatchEntries];
+      Status st[shm::kMaxBatchEntries];
+      shm::send_messages(v, *lane, in, n, out, st);
+      for (size_t k = 0; k < n; ++k) {
+        const SendBatchEntry& e = entries[index[k]];
+        if (st[k].ok())
+          result.successful.push_back(
+              {e.id, index[k], MessageId{(v.header->secret & 0xffffffff00000000ULL) | out[k].slot, out[k].incarnation}, 0});
+        else
+          add_failure(&result, e, st[k], false);
+      }
     }
   }
   if (Status s = shm::journal_wait_durable(impl_->view, durable_wait); !s.ok()) {
@@ -483,7 +536,78 @@ Result<BatchResult> for_each_handle(const std::vector<BatchHandleEntry>& entries
 }  // namespace
 
 Result<BatchResult> Queue::remove_batch(const std::vector<BatchHandleEntry>& entries) {
-  return for_each_handle(entries, [&](const BatchHandleEntry& e) { return remove(e.receipt_handle); });
+  std::vector<std::string> ids;
+  ids.reserve(entries.size());
+  for (const auto& e : entries) ids.push_back(e.id);
+  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  // Parse every handle, then remove the valid ones in one batched step.
+  ReceiptHandle handles[shm::kMaxBatchEntries];
+  Status st[shm::kMaxBatchEntries];
+  uint32_t index[shm::kMaxBatchEntries];
+  size_t n = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto h = parse_receipt_handle(entries[i].receipt_handle);
+    if (h.ok()) {
+      handles[n] = h.value();
+      index[n++] = uint32_t(i);
+    } else {
+      st[i] = h.status();
+    }
+  }
+  Status parsed_st[shm::kMaxBatchEntries];
+  if (n > 0) {
+    auto r = remove_batch(std::span<const ReceiptHandle>(handles, n), std::span<Status>(parsed_st, n));
+    if (!r.ok()) return r.status();
+  }
+  for (size_t k = 0; k < n; ++k) st[index[k]] = parsed_st[k];
+  BatchResult r;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (st[i].ok())
+      r.successful.push_back(entries[i].id);
+    else
+      r.failed.push_back({entries[i].id, true, st[i].code(), st[i].message()});
+  }
+  return r;
+}
+
+Result<size_t> Queue::remove_batch(std::span<const ReceiptHandle> handles, std::span<Status> statuses) {
+  const shm::SegmentView& v = impl_->view;
+  if (v.header->config.deleted.load(std::memory_order_relaxed)) return queue_gone();
+  if (handles.empty()) return Status("EmptyBatchRequest", "There should be at least one entry in the request.");
+  if (handles.size() > size_t(shm::kMaxBatchEntries))
+    return Status("TooManyEntriesInBatchRequest",
+                  "Maximum number of entries per request are " + std::to_string(shm::kMaxBatchEntries) +
+                      ". You have sent " + std::to_string(handles.size()) + ".");
+  if (!statuses.empty() && statuses.size() != handles.size())
+    return Status("InvalidParameterValue", "remove_batch: one status per handle");
+  shm::Lane* lane = impl_->lane();
+  if (!lane) return no_lane();
+  Status st[shm::kMaxBatchEntries];
+  shm::HandleRef refs[shm::kMaxBatchEntries];
+  uint32_t index[shm::kMaxBatchEntries];
+  size_t n = 0;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    const ReceiptHandle& h = handles[i];
+    st[i] = check_handle(v.header, h);
+    if (!st[i].ok()) continue;
+    if (fifo()) {
+      st[i] = shm::fifo_delete(v, *lane, {h.slot, h.gen, h.seq});
+      continue;
+    }
+    refs[n] = {h.slot, h.gen, h.seq};
+    index[n++] = uint32_t(i);
+  }
+  if (n > 0) {
+    Status batch_st[shm::kMaxBatchEntries];
+    shm::delete_messages(v, *lane, refs, n, batch_st);
+    for (size_t k = 0; k < n; ++k) st[index[k]] = std::move(batch_st[k]);
+  }
+  size_t removed = 0;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    removed += st[i].ok() ? 1 : 0;
+    if (!statuses.empty()) statuses[i] = std::move(st[i]);
+  }
+  return removed;
 }
 
 Result<BatchResult> Queue::change_visibility_batch(const std::vector<BatchHandleEntry>& entries) {

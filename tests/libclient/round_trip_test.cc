@@ -37,6 +37,57 @@ TEST(RoundTrip, SendReceiveDelete) {
   EXPECT_EQ(attrs.value()["ApproximateNumberOfMessagesNotVisible"], "0");
 }
 
+// A batch of ten through the batched shared-memory steps: send_batch,
+// one receive of ten, remove_batch with the handles as received (no text),
+// one of them forged: it alone fails.
+TEST(RoundTrip, SendBatchReceiveTenRemoveBatchOfHandles) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = client->create_queue("batches");
+  ASSERT_TRUE(q.ok()) << q.status().to_string();
+  std::vector<SendBatchEntry> entries(10);
+  for (int i = 0; i < 10; ++i) {
+    entries[size_t(i)].id = "e" + std::to_string(i);
+    entries[size_t(i)].body = "body " + std::to_string(i);
+  }
+  auto sent = (*q)->send_batch(entries);
+  ASSERT_TRUE(sent.ok()) << sent.status().to_string();
+  ASSERT_EQ(sent->successful.size(), 10u);
+  EXPECT_TRUE(sent->failed.empty());
+
+  Message m[10];
+  ReceiveOptions ro;
+  ro.max_messages = 10;
+  auto n = (*q)->receive(std::span<Message>(m), ro);
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, 10u);
+  ReceiptHandle handles[11];
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(m[i].body, "body " + std::to_string(i));  // in send order
+    EXPECT_EQ(m[i].message_id, sent->successful[size_t(i)].message_id);
+    handles[i] = m[i].receipt_handle;
+  }
+  handles[10] = handles[3];
+  handles[10].check ^= 1;  // forged
+  Status st[11];
+  EXPECT_EQ((*q)->remove_batch(std::span<const ReceiptHandle>(handles, 11), st).status().code(),
+            "TooManyEntriesInBatchRequest");
+  std::swap(handles[9], handles[10]);  // the forged one in, the last real one out
+  auto removed = (*q)->remove_batch(std::span<const ReceiptHandle>(handles, 10), std::span<Status>(st, 10));
+  ASSERT_TRUE(removed.ok()) << removed.status().to_string();
+  EXPECT_EQ(*removed, 9u);
+  EXPECT_EQ(st[9].code(), "ReceiptHandleIsInvalid");
+  for (int i = 0; i < 9; ++i) EXPECT_TRUE(st[i].ok()) << i << ": " << st[i].to_string();
+  // The one left out goes through the text form, parsed then batched.
+  auto text = (*q)->remove_batch({{"last", m[9].receipt_handle.str(), 0}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->successful.size(), 1u);
+  auto attrs = (*q)->get_attributes();
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_EQ(attrs.value()["ApproximateNumberOfMessages"], "0");
+  EXPECT_EQ(attrs.value()["ApproximateNumberOfMessagesNotVisible"], "0");
+}
+
 TEST(RoundTrip, OpenFromSecondClientAndListQueues) {
   testing::BrokerProcess broker;
   auto a = broker.connect();

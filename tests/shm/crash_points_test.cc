@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "shm/queue_batch.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
@@ -43,15 +44,16 @@ struct Journal {
 };
 
 std::string body_of(int i) {
-  // 0, 1: sent by the parent before the trial; 2..4: by the child.
-  static const size_t sizes[] = {40, 1000, 100, 3000, 60};
+  // 0, 1: sent by the parent before the trial; 2..4 (2..5 in the batch
+  // trial): by the child.
+  static const size_t sizes[] = {40, 1000, 100, 3000, 60, 70};
   std::string b = "msg-" + std::to_string(i) + ":";
   while (b.size() < sizes[i]) b.push_back(char('a' + (b.size() * 7 + size_t(i)) % 26));
   return b;
 }
 
 int index_of(std::string_view body) {
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 6; ++i)
     if (body == body_of(i)) return i;
   return -1;
 }
@@ -88,6 +90,17 @@ class Segment {
     in.body = b;
     in.delay_ms = delay_ms;
     ASSERT_TRUE(send_message(v_, lane(lane_index), in, nullptr).ok());
+  }
+
+  // Before a client trial: message 0 leased by the parent (its handle
+  // returned), message 1 visible.
+  HandleRef lease_first_of_two() {
+    send(kParentLane, 0);
+    send(kParentLane, 1);
+    Delivery pre[1];
+    EXPECT_EQ(receive_messages(v_, lane(kParentLane), 30000, 1, pre), 1u);
+    EXPECT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
+    return {pre[0].slot, pre[0].gen, pre[0].incarnation};
   }
 
  private:
@@ -140,13 +153,8 @@ TEST(CrashPoints, ClientKilledAtEveryPointOfItsSteps) {
   for (int64_t k = 1;; ++k) {
     Segment seg;
     const SegmentView& v = seg.v();
-    // Before the trial: message 0 leased by the parent, message 1 visible.
-    seg.send(kParentLane, 0);
-    seg.send(kParentLane, 1);
-    Delivery pre[1];
-    ASSERT_EQ(receive_messages(v, seg.lane(kParentLane), 30000, 1, pre), 1u);
-    ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
-    const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
+    const HandleRef h0 = seg.lease_first_of_two();
+    ASSERT_FALSE(::testing::Test::HasFailure());
 
     Journal& j = seg.journal();
     bool finished = testing::run_crash_trial(k, [&] {
@@ -185,6 +193,59 @@ TEST(CrashPoints, ClientKilledAtEveryPointOfItsSteps) {
     if (finished || ::testing::Test::HasFailure()) break;
   }
   // The script passes dozens of crash points; every one was a trial.
+  EXPECT_GT(trials, 40);
+  RecordProperty("trials", int(trials));
+}
+
+// The batched steps (queue_batch.h, and receive's batched ready-ring claim):
+// a send_messages of four (two size classes, one delayed), a receive of up to
+// four, and a delete_messages of the parent's leased message and the
+// received ones, killed at each of their crash points.
+TEST(CrashPoints, ClientKilledAtEveryPointOfItsBatches) {
+  int64_t trials = 0;
+  for (int64_t k = 1;; ++k) {
+    Segment seg;
+    const SegmentView& v = seg.v();
+    const HandleRef h0 = seg.lease_first_of_two();
+    ASSERT_FALSE(::testing::Test::HasFailure());
+
+    Journal& j = seg.journal();
+    bool finished = testing::run_crash_trial(k, [&] {
+      Lane& lane = seg.lane(kChildLane);
+      std::string b[4];
+      SendInput in[4];
+      for (int i = 0; i < 4; ++i) {
+        b[i] = body_of(2 + i);
+        in[i].body = b[i];
+      }
+      in[3].delay_ms = 5000;
+      Status st[5];
+      send_messages(v, lane, in, 4, nullptr, st);
+      for (int i = 0; i < 4; ++i)
+        if (st[i].ok()) j.acked[2 + i] = 1;
+      Delivery d[4];
+      const size_t n = receive_messages(v, lane, 30000, 4, d);
+      HandleRef del[5] = {h0};
+      int idx[5] = {0};
+      for (size_t i = 0; i < n; ++i) {
+        del[i + 1] = {d[i].slot, d[i].gen, d[i].incarnation};
+        idx[i + 1] = index_of(std::string_view(d[i].body, d[i].body_len));
+      }
+      for (size_t i = 0; i < n + 1; ++i)
+        if (idx[i] >= 0) j.deleting[idx[i]] = 1;
+      delete_messages(v, lane, del, n + 1, st);
+      for (size_t i = 0; i < n + 1; ++i)
+        if (st[i].ok() && idx[i] >= 0) j.deleted[idx[i]] = 1;
+      j.finished = 1;
+    });
+    repair_lane(v, kChildLane, [](uint32_t l) { return l == kBrokerLane || l == kParentLane; });
+    EXPECT_EQ(seg.lane(kChildLane).batch.load(), 0u);
+    std::map<int, int> expected;
+    for (int i = 0; i < 6; ++i) expected[i] = must_be(j, i, i < 2);
+    check_after_repair(seg, expected, k);
+    ++trials;
+    if (finished || ::testing::Test::HasFailure()) break;
+  }
   EXPECT_GT(trials, 40);
   RecordProperty("trials", int(trials));
 }

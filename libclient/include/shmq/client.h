@@ -34,6 +34,7 @@ namespace shmq {
 
 namespace shm {
 struct SegmentView;
+struct SendInput;
 }
 
 // Default control socket when SHMQ_SOCKET is not set.
@@ -199,6 +200,12 @@ class Queue {
   Status remove(const ReceiptHandle& handle);
   Status remove(std::string_view receipt_handle);
   Result<BatchResult> remove_batch(const std::vector<BatchHandleEntry>& entries);
+  // DeleteMessageBatch with the handles a receive handed out, no text: one
+  // batched step in shared memory for up to 10 handles. statuses is empty
+  // or has one element per handle, which gets that handle's result.
+  // Returns how many were removed (a handle whose message is already gone
+  // counts, as in SQS). EmptyBatchRequest / TooManyEntriesInBatchRequest.
+  Result<size_t> remove_batch(std::span<const ReceiptHandle> handles, std::span<Status> statuses);
 
   // ChangeMessageVisibility: the lease now ends visibility_timeout seconds from now.
   Status change_visibility(const ReceiptHandle& handle, int visibility_timeout);
@@ -221,6 +228,10 @@ class Queue {
   // send, but a sync queue's wait for the disk is left to the caller
   // (durable_wait: see shm::journal_after_send), so a batch waits once.
   Result<SendResult> send_deferred(std::string_view body, const SendOptions& options, uint64_t* durable_wait);
+  // The checks of a send; fills *in (body, attributes, delay, sender) and,
+  // on FIFO queues, *dedup_id (a content-based one is kept in *content_dedup).
+  Status prepare_send(std::string_view body, const SendOptions& options, shm::SendInput* in,
+                      std::string* content_dedup, std::string_view* dedup_id);
   std::string name_;
   std::string url_;
   std::shared_ptr<Impl> impl_;
