@@ -79,7 +79,6 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
   }
 
   uint64_t entries[kMaxBatchClaim];
-  uint32_t visible[kMaxBatchClaim];  // indices into in[] of the messages to publish
   size_t nv = 0;
   uint64_t now = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -93,8 +92,7 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
       SHMQ_CRASH_POINT();
       continue;
     }
-    entries[nv] = make_entry(slots[i], g);
-    visible[nv++] = uint32_t(i);
+    entries[nv++] = make_entry(slots[i], g);
   }
   size_t published = 0;
   while (published < nv) {

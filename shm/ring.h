@@ -52,6 +52,7 @@ inline bool ring_push(const RingView& r, Lane& lane, uint64_t value, Published&&
         return true;
       }
     } else if (dif < 0) {
+      lane.intent.store(0, std::memory_order_relaxed);  // a claim lost to another lane named pos
       return false;
     } else {
       pos = r.pos->tail.load(std::memory_order_relaxed);
@@ -85,6 +86,7 @@ inline bool ring_pop(const RingView& r, Lane& lane, uint64_t* out, Record&& reco
         return true;
       }
     } else if (dif < 0) {
+      lane.intent.store(0, std::memory_order_relaxed);  // a claim lost to another lane named pos
       return false;
     } else {
       pos = r.pos->head.load(std::memory_order_relaxed);
@@ -114,7 +116,10 @@ inline size_t ring_push_batch(const RingView& r, Lane& lane, const uint64_t* val
     for (; m < n; ++m) {
       const int64_t dif = int64_t(r.cells[(pos + m) & r.mask].seq.load(std::memory_order_acquire) - (pos + m));
       if (dif != 0) {
-        if (m == 0 && dif < 0) return 0;  // full
+        if (m == 0 && dif < 0) {  // full
+          lane.intent.store(0, std::memory_order_relaxed);  // a claim lost to another lane named pos
+          return 0;
+        }
         break;
       }
     }
@@ -162,7 +167,10 @@ inline size_t ring_pop_batch(const RingView& r, Lane& lane, uint64_t* out, size_
       const int64_t dif =
           int64_t(r.cells[(pos + m) & r.mask].seq.load(std::memory_order_acquire) - (pos + m + 1));
       if (dif != 0) {
-        if (m == 0 && dif < 0) return 0;  // empty
+        if (m == 0 && dif < 0) {  // empty
+          lane.intent.store(0, std::memory_order_relaxed);  // a claim lost to another lane named pos
+          return 0;
+        }
         break;
       }
     }

@@ -252,7 +252,9 @@ TEST_F(QueueBatchTest, BatchSenderKilledAtRandomLosesNothingAcknowledged) {
       h[i] = {d[i].slot, d[i].gen, d[i].incarnation};
     }
     Status st[10];
-    if (n) EXPECT_EQ(delete_messages(v_, consumer, h, n, st), n);
+    if (n) {
+      EXPECT_EQ(delete_messages(v_, consumer, h, n, st), n);
+    }
     delivered += n;
     return n;
   };
