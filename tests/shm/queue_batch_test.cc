@@ -277,8 +277,14 @@ TEST_F(QueueBatchTest, BatchSenderKilledAtRandomLosesNothingAcknowledged) {
         if (next + 10 >= kPerRound) _exit(0);
       }
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(200 + std::rand() % 3000);
-    while (std::chrono::steady_clock::now() < deadline) consume();
+    // A random moment, but only once this round delivered a few batches (a
+    // slow sanitizer build must still kill senders mid-stream, not at start).
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::microseconds(200 + std::rand() % 3000);
+    const uint64_t before = delivered;
+    while ((std::chrono::steady_clock::now() < deadline || delivered - before < 40) &&
+           std::chrono::steady_clock::now() < start + std::chrono::seconds(10))
+      consume();
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
