@@ -20,6 +20,22 @@
 namespace shmq {
 namespace {
 
+// A message's id: the queue secret's high half with the slot, and the
+// incarnation (the same for send, send_batch and receive).
+MessageId message_id_of(uint64_t secret, uint32_t slot, uint64_t incarnation) {
+  return MessageId{(secret & 0xffffffff00000000ULL) | slot, incarnation};
+}
+
+// What send() takes for one entry of a send_batch.
+SendOptions options_of(const SendBatchEntry& e) {
+  SendOptions o;
+  o.delay_seconds = e.delay_seconds;
+  o.attributes = &e.attributes;
+  o.message_group_id = e.message_group_id;
+  o.message_deduplication_id = e.message_deduplication_id;
+  return o;
+}
+
 // ---- per-thread lanes ------------------------------------------------------
 // Each thread caches the lane it claimed in each queue it used. When the
 // thread exits, its lanes go back (if the queue still exists).
@@ -248,13 +264,13 @@ Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions
     shm::FifoSendOutput out;
     if (Status s = shm::fifo_send(v, *lane, in, options.message_group_id, dedup_id, &out); !s.ok())
       return s;
-    r.message_id = MessageId{(v.header->secret & 0xffffffff00000000ULL) | out.slot, out.incarnation};
+    r.message_id = message_id_of(v.header->secret, out.slot, out.incarnation);
     r.sequence_number = out.sequence_number;
     return r;
   }
   shm::SendOutput out;
   if (Status s = shm::send_message(v, *lane, in, &out); !s.ok()) return s;
-  r.message_id = MessageId{(v.header->secret & 0xffffffff00000000ULL) | out.slot, out.incarnation};
+  r.message_id = message_id_of(v.header->secret, out.slot, out.incarnation);
   return r;
 }
 
@@ -284,12 +300,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
   if (is_fifo) {
     for (size_t i = 0; i < entries.size(); ++i) {
       const SendBatchEntry& e = entries[i];
-      SendOptions o;
-      o.delay_seconds = e.delay_seconds;
-      o.attributes = &e.attributes;
-      o.message_group_id = e.message_group_id;
-      o.message_deduplication_id = e.message_deduplication_id;
-      auto r = send_deferred(e.body, o, &durable_wait);
+      auto r = send_deferred(e.body, options_of(e), &durable_wait);
       if (r.ok())
         result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
       else
@@ -303,12 +314,9 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
     size_t n = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       const SendBatchEntry& e = entries[i];
-      SendOptions o;
-      o.delay_seconds = e.delay_seconds;
-      o.attributes = &e.attributes;
       std::string content_dedup;
       std::string_view dedup_id;
-      if (Status s = prepare_send(e.body, o, &in[n], &content_dedup, &dedup_id); !s.ok()) {
+      if (Status s = prepare_send(e.body, options_of(e), &in[n], &content_dedup, &dedup_id); !s.ok()) {
         add_failure(&result, e, s, false);
         continue;
       }
@@ -326,7 +334,7 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
         const SendBatchEntry& e = entries[index[k]];
         if (st[k].ok())
           result.successful.push_back(
-              {e.id, index[k], MessageId{(v.header->secret & 0xffffffff00000000ULL) | out[k].slot, out[k].incarnation}, 0});
+              {e.id, index[k], message_id_of(v.header->secret, out[k].slot, out[k].incarnation), 0});
         else
           add_failure(&result, e, st[k], false);
       }
@@ -426,7 +434,7 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
   const uint32_t quid = h->queue_uid;
   for (size_t i = 0; i < n; ++i) {
     Message& m = out[i];
-    m.message_id = MessageId{(secret & 0xffffffff00000000ULL) | d[i].slot, d[i].incarnation};
+    m.message_id = message_id_of(secret, d[i].slot, d[i].incarnation);
     m.receipt_handle = ReceiptHandle{
         quid, d[i].slot, d[i].gen,
         uint32_t(check_of(secret, quid, d[i].slot, d[i].gen, d[i].incarnation)), d[i].incarnation};
