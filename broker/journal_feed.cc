@@ -81,6 +81,7 @@ bool JournalFeed::collect() {
     const bool sync = shm::Durability(v.header->journal.durability.load(std::memory_order_relaxed)) ==
                       shm::Durability::kSync;
     uint64_t p = f.next;
+    uint64_t sync_sends = 0;
     while (p < tail && p - f.next < kMaxPerPass) {
       shm::Cell& c = r.cells[p & r.mask];
       if (c.seq.load(std::memory_order_acquire) != p + 1) break;  // claimed, not yet published
@@ -100,7 +101,10 @@ bool JournalFeed::collect() {
         journal::append_record(journal::DeleteRecord{uid, slot, inc}, &batch_);
         continue;
       }
-      // SEND: copy, then check the slot still held this message throughout.
+      // SEND: a sync sender waits for it, journaled or not (a message
+      // received and deleted before the feed got here is dropped below).
+      if (sync) ++sync_sends;
+      // Copy, then check the slot still held this message throughout.
       const uint64_t st = s.state.load(std::memory_order_acquire);
       if (s.incarnation.load(std::memory_order_acquire) != inc || !live_state(shm::state_of(st))) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -137,11 +141,12 @@ bool JournalFeed::collect() {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      if (sync) ++sync_since_commit_;
     }
     if (p != f.next) {
       any = true;
       advanced.push_back(&f);
+      f.pass_sync_sends = sync_sends;
+      sync_since_commit_ += sync_sends;
     }
     f.next = p;
   }
@@ -149,13 +154,13 @@ bool JournalFeed::collect() {
     // The last sequence appended so far covers this pass's records (or, when
     // every entry was dropped, whatever was appended before them).
     const uint64_t seq = batch_.empty() ? journal_->last_seq() : journal_->append_batch(&batch_);
-    for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq});
+    for (Feed* f : advanced) f->marks.push_back(Mark{f->next, seq, f->pass_sync_sends});
   }
   // Wake the senders whose records are durable (the last commit's) only now,
   // after taking what the others pushed during that commit: gather() waits
-  // for both.
-  if (const uint64_t woken = release(journal_->durable_seq()); woken != 0)
-    gather_target_ = sync_since_commit_ + woken;
+  // for both (in a closed loop each released sync SEND comes back as one).
+  if (const uint64_t released = release(journal_->durable_seq()); released != 0)
+    gather_target_ = sync_since_commit_ + released;
   return any;
 }
 
@@ -191,11 +196,12 @@ bool JournalFeed::append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uin
 // The records of every mark up to durable_seq are on disk: hand the cells
 // back and move each head, which is what sync senders wait for.
 uint64_t JournalFeed::release(uint64_t durable_seq) {
-  uint64_t woken = 0;
+  uint64_t released = 0;
   for (auto& [uid, f] : feeds_) {
     uint64_t end = 0;
     while (!f.marks.empty() && f.marks.front().seq <= durable_seq) {
       end = f.marks.front().end;
+      released += f.marks.front().sync_sends;
       f.marks.pop_front();
     }
     if (end == 0) continue;
@@ -205,13 +211,12 @@ uint64_t JournalFeed::release(uint64_t durable_seq) {
     for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
     r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
-    if (const uint32_t w = j.durable_waiters.load(std::memory_order_seq_cst); w != 0) {
-      woken += w;
+    if (j.durable_waiters.load(std::memory_order_seq_cst) != 0) {
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
       shm::futex_wake_all(&j.durable_futex);
     }
   }
-  return woken;
+  return released;
 }
 
 void JournalFeed::propagate_error() {
@@ -262,19 +267,25 @@ void JournalFeed::sleep_idle(long timeout_ns) {
 }
 
 // Group commit, gathering: the senders a release woke come back with their
-// next sends a few microseconds apart, and others pushed theirs while the
-// last fdatasync ran. Writing what has arrived at once would split them over
-// two fdatasyncs for good (two cohorts taking turns), so once one sync send
-// is in, the feed keeps collecting, yielding the CPU to the senders, until
-// as many sync sends as were pending plus woken at the release have arrived,
-// or half the last commit's time has passed. A lone sender never waits.
+// next sends some microseconds apart (16 of them take 100-200 us to wake on
+// 2 vCPUs), and others pushed theirs while the last fdatasync ran. Writing
+// what has arrived at once would split them over two fdatasyncs for good
+// (two cohorts taking turns), so after a release the feed keeps collecting,
+// yielding the CPU to the senders, until as many sync SENDs have arrived as
+// were pending plus released (each released one is a sender that may send
+// again), or as long as the last commit took (at most kMaxGather) has
+// passed. Measured (session 11): counting the waiters instead counted a
+// sender pushed during the fdatasync twice, so every gather ran to its
+// deadline; sleeping on the doorbells until the first sender came back cost
+// a wake-up; half a commit's time cut 16 senders into 11 + 5.
 void JournalFeed::gather() {
-  if (sync_since_commit_ == 0 || sync_since_commit_ >= gather_target_) return;
-  const auto deadline = std::chrono::steady_clock::now() + last_commit_ / 2;
+  if (sync_since_commit_ >= gather_target_) return;
+  const auto deadline = std::chrono::steady_clock::now() + last_commit_;
   while (sync_since_commit_ < gather_target_ && std::chrono::steady_clock::now() < deadline) {
     sched_yield();
     collect();
   }
+  gather_target_ = 0;  // met or given up: one wait per release
 }
 
 void JournalFeed::run() {
@@ -300,7 +311,7 @@ void JournalFeed::run() {
       oldest = {};
       slept = false;
       if (journal_->commit()) {  // write + fdatasync in this thread
-        last_commit_ = std::min<std::chrono::nanoseconds>(Clock::now() - now, kMaxGather * 2);
+        last_commit_ = std::min<std::chrono::nanoseconds>(Clock::now() - now, kMaxGather);
         continue;  // collect() releases the senders
       }
     }

@@ -12,11 +12,12 @@
 // journal opened with writer_thread false): whatever the senders pushed
 // during that fdatasync is the next batch (group commit), and no hand-off
 // to another thread sits between a sender's doorbell and its fdatasync.
-// The commit's on_durable callback releases each ring's cells up to the
-// positions whose records are durable and advances the heads, waking the
-// sync senders; before the next commit the feed waits (yielding, bounded by
-// half the last commit's time) until as many sync sends as it woke have
-// come back, so they share one fdatasync instead of splitting over two.
+// The next pass, after taking what was pushed during the fdatasync,
+// releases each ring's cells up to the positions whose records are durable
+// and advances the heads, waking the sync senders; before the next commit
+// the feed waits (yielding, bounded by the last commit's time) until as
+// many sync SENDs as it released have come back, so they share one
+// fdatasync instead of splitting over two.
 // Idle, the feed sleeps on every queue's doorbell (futex_waitv) for at most
 // 2 ms, so `async` records reach the disk within a few milliseconds while
 // `sync` senders ring the doorbell.
@@ -57,11 +58,13 @@ class JournalFeed {
   struct Mark {
     uint64_t end;  // ring positions before it ...
     uint64_t seq;  // ... are journaled once this sequence is durable
+    uint64_t sync_sends;  // sync SEND records among them (each has a waiter)
   };
   struct Feed {
     shm::SegmentView view;
     uint64_t next = 0;  // next ring position to read
     std::deque<Mark> marks;
+    uint64_t pass_sync_sends = 0;  // in the current pass (collect)
   };
   void run();
   // One pass over every ring (counting sync SENDs in sync_since_commit_),
@@ -72,7 +75,8 @@ class JournalFeed {
   // Appends a FIFO_DEDUP record for a kFifoDedup entry; false if the entry
   // was reused or never completed.
   bool append_fifo_dedup(uint32_t uid, const shm::SegmentView& v, uint64_t entry);
-  // Returns how many sync senders it woke. REQUIRES: mu_ held.
+  // Returns how many sync SEND records it released (the senders it woke
+  // wait for those). REQUIRES: mu_ held.
   uint64_t release(uint64_t durable_seq);
   void sleep_idle(long timeout_ns);
   void propagate_error();
