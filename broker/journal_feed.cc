@@ -103,7 +103,8 @@ bool JournalFeed::collect() {
       }
       // SEND: a sync sender waits for it, journaled or not (a message
       // received and deleted before the feed got here is dropped below).
-      if (sync) ++sync_sends;
+      // A redelivery is copied the same way; nobody waits for it.
+      if (sync && shm::journal_entry_kind(e) == shm::JournalKind::kSend) ++sync_sends;
       // Copy, then check the slot still held this message throughout.
       const uint64_t st = s.state.load(std::memory_order_acquire);
       if (s.incarnation.load(std::memory_order_acquire) != inc || !live_state(shm::state_of(st))) {
@@ -123,6 +124,7 @@ bool JournalFeed::collect() {
       rec.incarnation = inc;
       rec.sent_epoch_ms = s.sent_epoch_ms.load(std::memory_order_relaxed);
       rec.sender_uid = s.sender_uid.load(std::memory_order_relaxed);
+      rec.receive_count = s.receive_count.load(std::memory_order_relaxed);
       if (shm::state_of(st) == shm::SlotState::kDelayed)
         rec.visible_epoch_ms = shm::epoch_ms(v.header, shm::value_of(st));
       // Encoded straight from the segment (one copy), then kept only if the

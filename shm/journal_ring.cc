@@ -181,6 +181,12 @@ void journal_after_fifo_dedup(const SegmentView& v, Lane& lane, uint64_t bucket,
   push_unawaited(v, lane, make_journal_entry(JournalKind::kFifoDedup, uint32_t(ref), incarnation));
 }
 
+void journal_after_receive(const SegmentView& v, Lane& lane, const Delivery* d, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (d[i].receive_count >= 2)
+      push_unawaited(v, lane, make_journal_entry(JournalKind::kRedelivered, d[i].slot, d[i].incarnation));
+}
+
 void recover_journal_head(const SegmentView& v) {
   const RingView& r = v.journal;
   uint64_t head = r.pos->head.load(std::memory_order_acquire);

@@ -33,10 +33,15 @@
 
 namespace shmq::shm {
 
+struct Delivery;  // queue_ops.h
+
 enum class Durability : uint32_t { kMemory = 0, kAsync = 1, kSync = 2 };
 // kFifoDedup: the slot field holds a dedup-table entry (bucket * 8 + way),
 // not a slot; the incarnation is the message's (FIFO queues, fifo.h).
-enum class JournalKind : uint32_t { kSend = 1, kDelete = 2, kFifoDedup = 3 };
+// kRedelivered: the message was received again (receive count >= 2): the
+// journal thread copies it as for kSend (a SEND record again, now carrying
+// the count), but no sender waits for it.
+enum class JournalKind : uint32_t { kRedelivered = 0, kSend = 1, kDelete = 2, kFifoDedup = 3 };
 inline constexpr uint32_t kMaxJournalDedupRef = 0x3fffffff;
 
 constexpr uint64_t make_journal_entry(JournalKind k, uint32_t slot, uint64_t incarnation) {
@@ -79,6 +84,13 @@ void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint6
 // sync sender's wait for its SEND, pushed after this, covers it).
 void journal_after_fifo_dedup(const SegmentView& v, Lane& lane, uint64_t bucket, uint32_t way,
                               uint64_t incarnation);
+
+// After a receive: journals the receive count of every delivery that was a
+// redelivery (count >= 2), so a message that keeps failing is still moved
+// to its dead-letter queue after a reboot instead of starting over (a first
+// receive is not journaled: that would copy every message twice). Never
+// waits for the disk.
+void journal_after_receive(const SegmentView& v, Lane& lane, const Delivery* d, size_t n);
 
 // Repair (broker): a dead lane's claimed, unpublished journal-ring cell gets
 // a tombstone, unless a live lane's intent names the same position.

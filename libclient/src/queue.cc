@@ -430,6 +430,7 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
       if (n == 0 && (Clock::now() >= deadline || cfg.deleted.load(std::memory_order_relaxed))) break;
     }
   }
+  if (!replayed) shm::journal_after_receive(v, *lane, d, n);  // redeliveries' counts
   const uint64_t secret = h->secret;
   const uint32_t quid = h->queue_uid;
   for (size_t i = 0; i < n; ++i) {

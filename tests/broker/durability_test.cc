@@ -153,6 +153,58 @@ TEST(Durability, AsyncMessagesIdsAndDelaysSurviveAReboot) {
   for (auto& [body, id] : sent) EXPECT_NE(id, fresh->message_id.str());
 }
 
+// A message that keeps failing must not start over after a reboot: from
+// its second receive on, each receive journals its count, so the dead-letter
+// move still happens at maxReceiveCount.
+void expect_redelivery_count_survives(bool fifo) {
+  testing::BrokerProcess broker(kSmall);
+  const std::string suffix = fifo ? ".fifo" : "";
+  const std::string name = "rc" + suffix, dlq_name = "rc-dlq" + suffix;
+  const std::string rp = R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:)" + dlq_name +
+                         R"(","maxReceiveCount":"4"})";
+  std::map<std::string, std::string> fifo_attrs;
+  if (fifo) fifo_attrs = {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}};
+  {
+    auto client = broker.connect();
+    ASSERT_TRUE(client->create_queue(dlq_name, fifo_attrs).ok());
+    auto attrs = fifo_attrs;
+    attrs["RedrivePolicy"] = rp;
+    auto q = client->create_queue(name, attrs);
+    ASSERT_TRUE(q.ok()) << q.status().to_string();
+    SendOptions o;
+    if (fifo) o.message_group_id = "g";
+    ASSERT_TRUE((*q)->send("poison", o).ok());
+    ASSERT_TRUE(wait_journaled(broker, name));  // its SEND is on disk with count 0
+    for (uint32_t expect = 1; expect <= 3; ++expect) {
+      auto got = receive_now(**q, 1, 0);  // received and given back at once
+      ASSERT_EQ(got.size(), 1u);
+      ASSERT_EQ(got[0].receive_count, expect);
+    }
+    ASSERT_TRUE(wait_journaled(broker, name));
+  }
+  power_loss(broker);
+  auto client = broker.connect();
+  auto q = client->open_queue(name);
+  ASSERT_TRUE(q.ok());
+  auto got = receive_now(**q, 1, 0);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].receive_count, 4u) << "the receive count started over after the reboot";
+  // The fourth receive reached maxReceiveCount: the broker moves it.
+  auto dlq = client->open_queue(dlq_name);
+  ASSERT_TRUE(dlq.ok());
+  std::vector<Message> moved;
+  for (int i = 0; i < 300 && moved.empty(); ++i) {
+    moved = receive_now(**dlq, 1, 60);
+    if (moved.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(moved.size(), 1u) << "not moved to the dead-letter queue";
+  EXPECT_EQ(moved[0].body_copy(), "poison");
+  EXPECT_TRUE(receive_now(**q, 1, 60).empty());
+}
+
+TEST(Durability, RedeliveryCountsSurviveAReboot) { expect_redelivery_count_survives(false); }
+TEST(Durability, FifoRedeliveryCountsSurviveAReboot) { expect_redelivery_count_survives(true); }
+
 // Sends sync messages from a child process until killed, writing each
 // acknowledged one ("<id> <body>\n") to fd.
 [[noreturn]] void sync_sender(const std::string& socket, const std::string& queue, int trial, int fd) {
