@@ -7,11 +7,9 @@
 // hit the trial asked for. Trial k kills the child at its k-th crash point;
 // trials continue until a child finishes its script without being killed.
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -31,8 +29,8 @@ namespace shmq::shm {
 
 namespace {
 
-constexpr uint32_t kParentLane = 1;
-constexpr uint32_t kChildLane = 2;
+constexpr uint32_t kParentLane = testing::kTrialParentLane;
+constexpr uint32_t kChildLane = testing::kTrialChildLane;
 constexpr uint64_t kFarFuture = 100'000'000;  // ms: past every lease and delay, not retention
 
 // What the child got done before it died: written only after a call returned.
@@ -58,38 +56,16 @@ int index_of(std::string_view body) {
   return -1;
 }
 
-class Segment {
+class Segment : public testing::TrialSegment<Journal> {
  public:
-  Segment() {
-    const Geometry g = testing::small_geometry();
-    size_ = segment_size(g);
-    base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    v_ = format_segment(base_, size_, g, 7, false, 0x1234);
-    QueueConfig& c = v_.header->config;
-    c.visibility_timeout_s = 30;
-    c.retention_s = 1209600;
-    c.max_message_size = 1048576;
-    v_.lanes[kBrokerLane].owner = kBrokerClientId;
-    v_.lanes[kParentLane].owner = 2;
-    v_.lanes[kChildLane].owner = 3;
-    journal_ = static_cast<Journal*>(
-        mmap(nullptr, sizeof(Journal), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    std::memset(static_cast<void*>(journal_), 0, sizeof(Journal));
-  }
-  ~Segment() {
-    munmap(base_, size_);
-    munmap(journal_, sizeof(Journal));
-  }
-  const SegmentView& v() const { return v_; }
-  Lane& lane(uint32_t i) const { return v_.lanes[i]; }
-  Journal& journal() const { return *journal_; }
+  Journal& journal() const { return record(); }
 
   void send(uint32_t lane_index, int i, uint32_t delay_ms = 0) {
     std::string b = body_of(i);
     SendInput in;
     in.body = b;
     in.delay_ms = delay_ms;
-    ASSERT_TRUE(send_message(v_, lane(lane_index), in, nullptr).ok());
+    ASSERT_TRUE(send_message(v(), lane(lane_index), in, nullptr).ok());
   }
 
   // Before a client trial: message 0 leased by the parent (its handle
@@ -98,16 +74,10 @@ class Segment {
     send(kParentLane, 0);
     send(kParentLane, 1);
     Delivery pre[1];
-    EXPECT_EQ(receive_messages(v_, lane(kParentLane), 30000, 1, pre), 1u);
+    EXPECT_EQ(receive_messages(v(), lane(kParentLane), 30000, 1, pre), 1u);
     EXPECT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
     return {pre[0].slot, pre[0].gen, pre[0].incarnation};
   }
-
- private:
-  size_t size_;
-  void* base_;
-  SegmentView v_;
-  Journal* journal_;
 };
 
 // After the repair: drain everything with the parent's lane and check the

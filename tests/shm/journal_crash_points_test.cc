@@ -9,10 +9,8 @@
 // Built against the shm code with crash points compiled in, like
 // crash_points_test.cc.
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <map>
 #include <string>
 
@@ -27,8 +25,8 @@
 namespace shmq::shm {
 namespace {
 
-constexpr uint32_t kParentLane = 1;
-constexpr uint32_t kChildLane = 2;
+constexpr uint32_t kParentLane = testing::kTrialParentLane;
+constexpr uint32_t kChildLane = testing::kTrialChildLane;
 
 // What the child got done before it died: written only after a call returned.
 struct Done {
@@ -39,37 +37,10 @@ struct Done {
   std::atomic<uint32_t> deleted;               // delete_message of message 0 returned OK
 };
 
-class DurableSegment {
+class DurableSegment : public testing::TrialSegment<Done> {
  public:
-  DurableSegment() {
-    const Geometry g = testing::small_geometry();
-    size_ = segment_size(g);
-    base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    v_ = format_segment(base_, size_, g, 7, false, 0x1234);
-    QueueConfig& c = v_.header->config;
-    c.visibility_timeout_s = 30;
-    c.retention_s = 1209600;
-    c.max_message_size = 1048576;
-    v_.header->journal.durability.store(uint32_t(Durability::kAsync));
-    v_.lanes[kBrokerLane].owner = kBrokerClientId;
-    v_.lanes[kParentLane].owner = 2;
-    v_.lanes[kChildLane].owner = 3;
-    done_ = static_cast<Done*>(mmap(nullptr, sizeof(Done), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    std::memset(static_cast<void*>(done_), 0, sizeof(Done));
-  }
-  ~DurableSegment() {
-    munmap(base_, size_);
-    munmap(done_, sizeof(Done));
-  }
-  const SegmentView& v() const { return v_; }
-  Lane& lane(uint32_t i) const { return v_.lanes[i]; }
-  Done& done() const { return *done_; }
-
- private:
-  size_t size_;
-  void* base_;
-  SegmentView v_;
-  Done* done_;
+  DurableSegment() { v().header->journal.durability.store(uint32_t(Durability::kAsync)); }
+  Done& done() const { return record(); }
 };
 
 SendInput input_of(const std::string& body) {
