@@ -145,6 +145,7 @@ static_assert(intent_ring(make_intent(5, false, 7, 3)) == 5);
 
 inline constexpr uint64_t kBatchHoldsSlots = 1;
 inline constexpr uint64_t kBatchCellsWritten = 2;
+inline constexpr uint64_t kBatchDedupPending = 4;
 
 constexpr uint64_t make_op(LaneOp k, uint32_t slot, uint32_t gen) {
   return (uint64_t(k) << 60) | (uint64_t(gen & 0xffffff) << 32) | slot;
