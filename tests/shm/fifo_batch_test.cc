@@ -4,9 +4,13 @@
 // middle of a batch, and deletes over several groups returning every slot.
 // The crash side is in fifo_crash_points_test (ClientKilledAtEveryPointOfItsBatches).
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -240,6 +244,90 @@ TEST_F(FifoBatchTest, DeleteOfALaterMessageWaitsForTheHeadThenFreesBoth) {
   ASSERT_EQ(fifo_delete_messages(v_, lane(), rest, 2, ds), 2u);
   EXPECT_EQ(v_.groups[v_.meta(d[0].slot).group.load()].head.load(), kNil);
   testing::expect_every_slot_free_once(v_, lane(), 0);
+}
+
+// Three senders send the same dedup ids each round, in different orders
+// (ascending, descending, rotated), over four groups, while a consumer
+// drains with delete batches. A batch must not wait for another's pending
+// entry while it holds its own (that would deadlock two of them: the alarm
+// catches it); every id is enqueued once; every group delivers in sequence
+// order, and each sender's messages of a group in its own send order.
+TEST(FifoBatchConcurrency, CollidingDedupIdsNeitherDeadlockNorEnqueueTwice) {
+  Geometry geo;
+  geo.counts[0] = 2048;
+  geo.counts[1] = 4;
+  geo.counts[2] = 2;
+  geo.counts[3] = 1;
+  const size_t size = segment_size(geo, true);
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(base, MAP_FAILED);
+  SegmentView v = format_segment(base, size, geo, 6, true, 91);
+  v.header->config.visibility_timeout_s = 30;
+  v.header->config.retention_s = 345600;
+  v.header->config.max_message_size = 1048576;
+  v.lanes[kBrokerLane].owner = kBrokerClientId;
+  for (uint32_t l = 1; l < 6; ++l) v.lanes[l].owner = 20 + l;
+  constexpr int kSenders = 3, kRounds = 150, kPerBatch = 8;
+  alarm(120);  // a deadlock fails the test instead of hanging it
+  std::atomic<int> senders_done{0};
+  std::atomic<int> failures{0};
+  struct Got {
+    std::string group, body;
+    uint64_t seq;
+  };
+  std::vector<Got> got;
+  std::thread consumer([&] {
+    Delivery d[10];
+    for (;;) {
+      const bool last = senders_done.load() == kSenders;
+      const size_t n = fifo_receive(v, v.lanes[5], 30000, 10, d);
+      HandleRef h[10];
+      Status st[10];
+      for (size_t i = 0; i < n; ++i) {
+        got.push_back({std::string(d[i].group_id, d[i].group_len), std::string(d[i].body, d[i].body_len),
+                       d[i].sequence_number});
+        h[i] = {d[i].slot, d[i].gen, d[i].incarnation};
+      }
+      if (n && fifo_delete_messages(v, v.lanes[5], h, n, st) != n) ++failures;
+      if (n == 0 && last) break;
+    }
+  });
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kSenders; ++t)
+    senders.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        std::string bodies[kPerBatch], groups[kPerBatch], dedups[kPerBatch];
+        FifoSendEntry e[kPerBatch];
+        for (int pos = 0; pos < kPerBatch; ++pos) {
+          const int k = t == 0 ? pos : t == 1 ? kPerBatch - 1 - pos : (pos + 3) % kPerBatch;
+          bodies[pos] = "t" + std::to_string(t) + " " + std::to_string(r * kPerBatch + pos);
+          groups[pos] = "g" + std::to_string(k % 4);
+          dedups[pos] = "r" + std::to_string(r) + "k" + std::to_string(k);
+          e[pos].in.body = bodies[pos];
+          e[pos].group_id = groups[pos];
+          e[pos].dedup_id = dedups[pos];
+        }
+        Status st[kPerBatch];
+        if (fifo_send_messages(v, v.lanes[1 + t], e, kPerBatch, nullptr, st) != size_t(kPerBatch)) ++failures;
+      }
+      ++senders_done;
+    });
+  for (auto& s : senders) s.join();
+  consumer.join();
+  alarm(0);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(got.size(), size_t(kRounds * kPerBatch));  // each id once
+  std::map<std::string, uint64_t> last_seq;
+  std::map<std::pair<std::string, char>, int> last_of_sender;
+  for (const Got& g : got) {
+    EXPECT_GT(g.seq, last_seq[g.group]) << g.group;
+    last_seq[g.group] = g.seq;
+    const int ordinal = std::stoi(g.body.substr(3));
+    auto [it, fresh] = last_of_sender.try_emplace({g.group, g.body[1]}, ordinal);
+    if (!fresh) EXPECT_GT(ordinal, it->second) << g.group << " " << g.body;
+    it->second = ordinal;
+  }
+  munmap(base, size);
 }
 
 }  // namespace

@@ -152,6 +152,14 @@ void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, in
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "trial " << trial << ": group " << group
                                                             << " out of order";
   EXPECT_EQ(v.ready.pos->head.load(), v.ready.pos->tail.load()) << "trial " << trial << ": ready ring wedged";
+  // Everything delivered was deleted, so every group's list is empty: a list
+  // still naming a slot names one no receive could reach (or a freed one).
+  for (uint32_t gi = 0; gi < v.group_capacity(); ++gi) {
+    const uint64_t key = v.groups[gi].key.load();
+    if (key == 0 || key == kGroupRetired) continue;
+    EXPECT_EQ(v.groups[gi].head.load(), kNil) << "trial " << trial << ": group " << gi << " keeps a list";
+    EXPECT_EQ(v.groups[gi].tail.load(), kNil) << "trial " << trial << ": group " << gi << " keeps a tail";
+  }
   testing::expect_every_slot_free_once(v, parent, trial);
 }
 
