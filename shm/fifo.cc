@@ -653,23 +653,33 @@ size_t fifo_send_messages(const SegmentView& v, Lane& lane, const FifoSendEntry*
     }
   }
 
-  // 3. The appends, group by group: the entries of one group under one hold
-  //    of its lock, in batch order, with consecutive sequence numbers from one
-  //    fetch_add. lane.op names the slot being appended (kSending) while the
-  //    lock is held, as in fifo_send, so recover_group can finish or undo it;
-  //    a slot appended is VISIBLE or DELAYED before the next one is named.
+  // 3. The appends, in batch order, run by run: a run is the entries of one
+  //    group that follow each other in the batch (entries answered or failed
+  //    above do not break it), appended under one hold of the group's lock
+  //    with consecutive sequence numbers from one fetch_add. Sequence numbers
+  //    thus increase in batch order across groups too, as they do for a loop
+  //    of fifo_send; one hold per group for interleaved groups would need
+  //    several group locks held at once (see docs/architecture.md).
+  //    lane.op names the slot being appended (kSending) while the lock is
+  //    held, as in fifo_send, so recover_group can finish or undo it; a slot
+  //    appended is VISIBLE or DELAYED before the next one is named.
   bool tokens = false;
-  bool grouped[kMaxBatchClaim] = {};
-  for (size_t i = 0; i < n; ++i) {
-    if (slots[i] == kNil || grouped[i]) continue;
+  for (size_t i = 0; i < n;) {
+    if (slots[i] == kNil) {
+      ++i;
+      continue;
+    }
     uint32_t members[kMaxBatchClaim];
     size_t k = 0;
-    for (size_t j = i; j < n; ++j)
-      if (slots[j] != kNil && !grouped[j] && ghash[j] == ghash[i] && e[j].group_id == e[i].group_id) {
-        members[k++] = uint32_t(j);
-        grouped[j] = true;
-      }
-    const uint32_t gi = find_and_lock_group(v, lane, e[i].group_id, ghash[i]);
+    size_t next = i;
+    for (; next < n; ++next) {
+      if (slots[next] == kNil) continue;
+      if (ghash[next] != ghash[i] || e[next].group_id != e[i].group_id) break;
+      members[k++] = uint32_t(next);
+    }
+    const size_t first_of_run = i;
+    i = next;
+    const uint32_t gi = find_and_lock_group(v, lane, e[first_of_run].group_id, ghash[first_of_run]);
     if (gi == kNil) {
       for (size_t x = 0; x < k; ++x) {
         const uint32_t j = members[x];
