@@ -75,11 +75,13 @@ struct FifoSendEntry {
 // answered with the original; OverLimit per entry (no free slot, too many
 // groups); the entries of one group are appended in batch order, so order
 // within a group is send order, including within the batch. An entry whose
-// in-batch original failed fails the same way. Shared-memory steps per batch:
-// one free-ring claim per size class, dedup entries outside every lock, one
-// hold of each distinct group's lock, one fetch_add of the SequenceNumber
-// counter per group, one token push per group that becomes ready, one
-// wake-up check. Returns how many entries were answered OK.
+// in-batch original failed fails the same way; SequenceNumbers increase in
+// batch order, across groups too, as for a loop of fifo_send. Shared-memory
+// steps per batch: one free-ring claim per size class, dedup entries outside
+// every lock, one hold of a group's lock and one fetch_add of the
+// SequenceNumber counter per run of consecutive entries of that group, one
+// token push per run that makes its group ready, one wake-up check.
+// Returns how many entries were answered OK.
 // Crash safety: the claimed slots are RESERVED(lane) under kBatchHoldsSlots,
 // the pending dedup entries name the lane under kBatchDedupPending, and the
 // slot being appended is named by lane.op while its group's lock is held, so
