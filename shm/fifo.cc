@@ -360,6 +360,10 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
       d.key_hi.store(key.hi, std::memory_order_relaxed);
       d.key_lo.store(key.lo, std::memory_order_relaxed);
       d.seen_ms.store(now, std::memory_order_relaxed);
+      // A death here leaves the new key beside the victim's old `when`: a
+      // live-looking entry answering the new key with the victim's message.
+      // The repair withdraws every entry whose `pending` names the dead lane.
+      SHMQ_CRASH_POINT();
       b.tag[victim].store(tag, std::memory_order_relaxed);
       b.when[victim].store(kDedupPendingBit | (uint32_t(now >> 10) + 1), std::memory_order_relaxed);
       unlock_aux(lane, b.lock);
@@ -1161,11 +1165,14 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
     DedupBucket& bucket = v.dedup[(pending - 1) >> 8];
     DedupEntry& e = bucket.entries[(pending - 1) & 0xff];
     if (!broker_self) spin_lock(bucket.lock, me(v, b));
-    // Still pending and not taken over (a completed entry may have been
-    // reused by another sender: its pending names that sender).
+    // Still ours: `pending` names the dead lane (a completed entry never
+    // does: dedup_end clears it first), possibly with the pending bit not
+    // yet set over the evicted entry's `when`; or pending with the field
+    // already cleared by dedup_end. Not taken over (a completed entry may
+    // have been reused by another sender: its pending names that sender).
     std::atomic<uint32_t>& when = bucket.when[(pending - 1) & 0xff];
     const uint32_t owner = e.pending.load(std::memory_order_relaxed);
-    if ((when.load(std::memory_order_relaxed) & kDedupPendingBit) && (owner == dead_holder || owner == 0)) {
+    if (owner == dead_holder || ((when.load(std::memory_order_relaxed) & kDedupPendingBit) && owner == 0)) {
       when.store(0, std::memory_order_relaxed);
       e.pending.store(0, std::memory_order_relaxed);
     }
@@ -1173,8 +1180,9 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
   }
   d.dedup_pending.store(0, std::memory_order_relaxed);
   // A send batch's pending entries are named only by the lane in their
-  // `pending` field (kBatchDedupPending): withdraw every one. An entry whose
-  // `pending` names the lane with no pending bit was half withdrawn.
+  // `pending` field (kBatchDedupPending): withdraw every one, with or
+  // without the pending bit (half added over an evicted entry, or half
+  // withdrawn).
   if (d.batch.load(std::memory_order_acquire) & kBatchDedupPending) {
     for (uint64_t bi = 0; bi < h->dedup_buckets; ++bi) {
       DedupBucket& bucket = v.dedup[bi];
@@ -1185,8 +1193,7 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
       if (!broker_self) spin_lock(bucket.lock, me(v, b));
       for (uint32_t w = 0; w < kDedupWays; ++w) {
         if (bucket.entries[w].pending.load(std::memory_order_relaxed) != dead_holder) continue;
-        if (bucket.when[w].load(std::memory_order_relaxed) & kDedupPendingBit)
-          bucket.when[w].store(0, std::memory_order_relaxed);
+        bucket.when[w].store(0, std::memory_order_relaxed);
         bucket.entries[w].pending.store(0, std::memory_order_relaxed);
       }
       if (!broker_self) bucket.lock.store(0, std::memory_order_release);
