@@ -137,6 +137,47 @@ void BM_FifoSendReceiveDelete(benchmark::State& state) {
 }
 BENCHMARK(BM_FifoSendReceiveDelete)->Args({1, 1})->Args({100, 1})->Args({100, 0});
 
+// The FIFO cycle with batches of ten over 100 groups (round-robin, unique
+// dedup ids, as bench/fifo.sh sends): range(0) 0 sends, receives and deletes
+// message by message (what send_batch / remove_batch did before FIFO
+// batches), 1 through fifo_send_messages / fifo_delete_messages.
+void BM_FifoSendReceiveDeleteBatch10(benchmark::State& state) {
+  Fixture f(true);
+  std::string body(64, 'x');
+  Lane& lane = f.v.lanes[1];
+  std::vector<std::string> groups;
+  for (int g = 0; g < 100; ++g) groups.push_back("g" + std::to_string(g));
+  const bool batched = state.range(0) != 0;
+  uint64_t i = 0;
+  char dedup[10][24];
+  FifoSendEntry e[10];
+  Delivery d[10];
+  HandleRef h[10];
+  Status st[10];
+  for (auto _ : state) {
+    for (int k = 0; k < 10; ++k, ++i) {
+      const size_t len = size_t(std::to_chars(dedup[k], dedup[k] + sizeof dedup[k], i).ptr - dedup[k]);
+      e[k].in.body = body;
+      e[k].group_id = groups[i % groups.size()];
+      e[k].dedup_id = std::string_view(dedup[k], len);
+    }
+    if (batched) {
+      fifo_send_messages(f.v, lane, e, 10, nullptr, st);
+    } else {
+      for (auto& x : e) fifo_send(f.v, lane, x.in, x.group_id, x.dedup_id, nullptr);
+    }
+    const size_t n = fifo_receive(f.v, lane, 30000, 10, d);
+    for (size_t k = 0; k < n; ++k) h[k] = {d[k].slot, d[k].gen, d[k].incarnation};
+    if (batched) {
+      fifo_delete_messages(f.v, lane, h, n, st);
+    } else {
+      for (size_t k = 0; k < n; ++k) fifo_delete(f.v, lane, h[k]);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 10);
+}
+BENCHMARK(BM_FifoSendReceiveDeleteBatch10)->Arg(0)->Arg(1);
+
 void BM_ScanIdleQueue(benchmark::State& state) {
   Fixture f;
   for (auto _ : state) benchmark::DoNotOptimize(scan_slots(f.v, queue_clock_ms(f.v.header), nullptr));

@@ -9,6 +9,7 @@
 
 #include "shm/crash_point.h"
 #include "shm/journal_ring.h"
+#include "shm/queue_batch.h"
 #include "shm/ring.h"
 
 namespace shmq::shm {
@@ -120,6 +121,47 @@ void advance_head(const SegmentView& v, Lane& lane, Group& g) {
   }
 }
 
+// The slots a delete batch took off its groups' lists, returned to their free
+// rings together at the end of the batch (free_slots: one claim per class).
+struct UnlinkedSlots {
+  uint32_t slot[kMaxBatchClaim];
+  uint32_t free_gen[kMaxBatchClaim];  // the generation each is FREE under
+  size_t n = 0;
+};
+
+// advance_head for a delete batch: each slot taken off the head turns
+// DELETED(gen, lane) -- the lane's, named by its state word under
+// kBatchHoldsSlots -- instead of being freed at once, and is collected in *u.
+// Order of each step: kUnlinking names the slot, the head moves past it (from
+// here recover_group no longer sees it; the op does), the state names the
+// lane (from here the repair's slot scan frees it), the op is cleared. Past
+// the buffer's capacity a slot is freed at once, as advance_head does.
+// REQUIRES: the group's lock; lane.batch holds kBatchHoldsSlots.
+void advance_head_batched(const SegmentView& v, Lane& lane, Group& g, UnlinkedSlots* u) {
+  const uint32_t self = lane_index(v, lane);
+  for (uint32_t guard = 0; guard <= v.total_slots(); ++guard) {
+    const uint32_t s = g.head.load(std::memory_order_relaxed);
+    if (s == kNil || s >= v.total_slots()) return;
+    const uint64_t st = v.slot(s).state.load(std::memory_order_acquire);
+    if (!deleted_in_group(st)) return;
+    const uint32_t next = v.meta(s).next.load(std::memory_order_relaxed);
+    lane.op.store(make_op(LaneOp::kUnlinking, s, gen_of(st)), std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
+    g.head.store(next, std::memory_order_relaxed);
+    if (next == kNil) g.tail.store(kNil, std::memory_order_relaxed);
+    SHMQ_CRASH_POINT();
+    if (u->n == kMaxBatchClaim) {
+      free_deleted_slot(v, lane, s, gen_of(st));  // clears lane.op
+      continue;
+    }
+    v.slot(s).state.store(make_state(SlotState::kDeleted, gen_of(st), self), std::memory_order_release);
+    SHMQ_CRASH_POINT();
+    lane.op.store(0, std::memory_order_relaxed);
+    u->slot[u->n] = s;
+    u->free_gen[u->n++] = next_gen(gen_of(st));
+  }
+}
+
 // First message on the list that is not deleted, or kNil.
 uint32_t first_live(const SegmentView& v, const Group& g, uint64_t* state) {
   uint32_t s = g.head.load(std::memory_order_relaxed);
@@ -135,19 +177,22 @@ uint32_t first_live(const SegmentView& v, const Group& g, uint64_t* state) {
 }
 
 // Pushes the group's token when it has a visible head, nothing leased and no
-// token out. REQUIRES: the group's lock.
-void make_ready(const SegmentView& v, Lane& lane, uint32_t gi) {
+// token out, and wakes sleeping receivers unless the caller (a batch) does
+// that once for all its groups. Returns whether it pushed.
+// REQUIRES: the group's lock.
+bool make_ready(const SegmentView& v, Lane& lane, uint32_t gi, bool notify = true) {
   Group& g = v.groups[gi];
-  if (g.in_ready.load(std::memory_order_relaxed) || g.leased.load(std::memory_order_relaxed)) return;
+  if (g.in_ready.load(std::memory_order_relaxed) || g.leased.load(std::memory_order_relaxed)) return false;
   uint64_t st = 0;
-  if (first_live(v, g, &st) == kNil || state_of(st) != SlotState::kVisible) return;
+  if (first_live(v, g, &st) == kNil || state_of(st) != SlotState::kVisible) return false;
   g.in_ready.store(1, std::memory_order_relaxed);
   SHMQ_CRASH_POINT();
   if (!ring_push(v.ready, lane, make_entry(gi, 0), [] {})) {
     g.in_ready.store(0, std::memory_order_relaxed);  // the broker's maintenance pushes it later
-    return;
+    return false;
   }
-  notify_receivers(v.header);
+  if (notify) notify_receivers(v.header);
+  return true;
 }
 
 // The broker's repair of a group whose lock holder died (or a token lost):
@@ -261,13 +306,18 @@ DedupKey dedup_key(std::string_view scope, std::string_view id) {
   return {hash64(id, s1 ^ 0x9E3779B97F4A7C15ULL), hash64(id, fmix64(s1 + 0x632BE59BD9B4E019ULL))};
 }
 
-enum class DedupOutcome { kFresh, kDuplicate };
+enum class DedupOutcome { kFresh, kDuplicate, kBusy };
 
 // Looks the key up; a live entry answers the send with the original message.
 // Otherwise adds a pending entry for this lane (recorded in
 // lane.dedup_pending) that a concurrent duplicate waits on.
+// In a batch (fifo_send_messages) the lane's kBatchDedupPending flag records
+// the entry instead, and where a single send would wait (the key's first
+// sender is still at it, or every way is pending) it returns kBusy: a batch
+// holding pending entries must not wait for another's, or two batches with
+// the same ids in opposite orders would wait for each other for ever.
 DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_t now,
-                         FifoSendOutput* out, uint64_t* pending_ref) {
+                         FifoSendOutput* out, uint64_t* pending_ref, bool batch = false) {
   const uint64_t bi = key.lo & (v.header->dedup_buckets - 1);
   DedupBucket& b = v.dedup[bi];
   const uint64_t self = me(v, lane);
@@ -305,11 +355,15 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
     if (!wait && victim >= 0) {
       DedupEntry& d = b.entries[victim];
       *pending_ref = (bi << 8 | uint64_t(victim)) + 1;
-      lane.dedup_pending.store(*pending_ref, std::memory_order_relaxed);
+      if (!batch) lane.dedup_pending.store(*pending_ref, std::memory_order_relaxed);
       d.pending.store(uint32_t(self), std::memory_order_relaxed);
       d.key_hi.store(key.hi, std::memory_order_relaxed);
       d.key_lo.store(key.lo, std::memory_order_relaxed);
       d.seen_ms.store(now, std::memory_order_relaxed);
+      // A death here leaves the new key beside the victim's old `when`: a
+      // live-looking entry answering the new key with the victim's message.
+      // The repair withdraws every entry whose `pending` names the dead lane.
+      SHMQ_CRASH_POINT();
       b.tag[victim].store(tag, std::memory_order_relaxed);
       b.when[victim].store(kDedupPendingBit | (uint32_t(now >> 10) + 1), std::memory_order_relaxed);
       unlock_aux(lane, b.lock);
@@ -317,6 +371,7 @@ DedupOutcome dedup_begin(const SegmentView& v, Lane& lane, DedupKey key, uint64_
     }
     // Every way pending, or our duplicate in flight: wait for it to finish.
     unlock_aux(lane, b.lock);
+    if (batch) return DedupOutcome::kBusy;
     sched_yield();
   }
 }
@@ -503,6 +558,211 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
   return journal_after_send(v, lane, s, result.incarnation, in.durable_wait);
 }
 
+size_t fifo_send_messages(const SegmentView& v, Lane& lane, const FifoSendEntry* e, size_t n,
+                          FifoSendOutput* out, Status* status) {
+  Header* h = v.header;
+  n = std::min<size_t>(n, kMaxBatchClaim);
+  if (Status j = journal_precheck(v); !j.ok()) {
+    for (size_t i = 0; i < n; ++i) status[i] = j;
+    return 0;
+  }
+  const bool per_group = h->config.dedup_per_group.load(std::memory_order_relaxed) != 0;
+  uint64_t ghash[kMaxBatchClaim];
+  DedupKey key[kMaxBatchClaim];
+  size_t need[kMaxBatchClaim];
+  int first[kMaxBatchClaim];  // an earlier entry of this batch with the same dedup key, or -1
+  enum class Dedup : uint8_t { kUnchecked, kFresh, kDuplicate };
+  Dedup dedup[kMaxBatchClaim];
+  uint64_t pending[kMaxBatchClaim];
+  FifoSendOutput res[kMaxBatchClaim];
+  for (size_t i = 0; i < n; ++i) {
+    // Group entries and dedup buckets are random lines of tables far larger
+    // than the cache: fetch them while the messages are claimed and written.
+    ghash[i] = group_hash(e[i].group_id);
+    __builtin_prefetch(&v.groups[ghash[i] & (v.group_capacity() - 1)], 1);
+    first[i] = -1;
+    dedup[i] = Dedup::kUnchecked;
+    pending[i] = 0;
+    res[i] = FifoSendOutput{};
+    if (!e[i].dedup_id.empty()) {
+      key[i] = dedup_key(per_group ? e[i].group_id : std::string_view(), e[i].dedup_id);
+      __builtin_prefetch(&v.dedup[key[i].lo & (h->dedup_buckets - 1)], 1);
+      for (size_t j = 0; j < i; ++j)
+        if (!e[j].dedup_id.empty() && first[j] < 0 && key[j].hi == key[i].hi && key[j].lo == key[i].lo) {
+          first[i] = int(j);
+          break;
+        }
+    }
+    need[i] = fifo_meta_size(uint32_t(e[i].group_id.size()), uint32_t(e[i].dedup_id.size())) +
+              e[i].in.attributes_size + e[i].in.body.size();
+  }
+
+  // 1. Slots: one free-ring claim per size class; each claimed slot is
+  //    RESERVED(lane), named by its state word (kBatchHoldsSlots). Dedup
+  //    entries this batch adds are pending under the lane (kBatchDedupPending).
+  lane.batch.store(kBatchHoldsSlots | kBatchDedupPending, std::memory_order_relaxed);
+  uint32_t slots[kMaxBatchClaim];
+  claim_slots(v, lane, need, n, slots, status);
+  uint64_t sent_at[kMaxBatchClaim];
+  for (size_t i = 0; i < n; ++i) {
+    if (slots[i] == kNil) continue;
+    const uint32_t s = slots[i];
+    FifoMeta& m = v.meta(s);
+    char* ids = v.payload(s) + sizeof(FifoMeta);
+    std::memcpy(ids, e[i].group_id.data(), e[i].group_id.size());
+    if (!e[i].dedup_id.empty()) std::memcpy(ids + e[i].group_id.size(), e[i].dedup_id.data(), e[i].dedup_id.size());
+    m.group_len.store(uint32_t(e[i].group_id.size()), std::memory_order_relaxed);
+    m.dedup_len.store(uint32_t(e[i].dedup_id.size()), std::memory_order_relaxed);
+    m.next.store(kNil, std::memory_order_relaxed);
+    m.group.store(kNil, std::memory_order_relaxed);
+    sent_at[i] = write_message(v, s, fifo_meta_size(m.group_len.load(std::memory_order_relaxed),
+                                                    m.dedup_len.load(std::memory_order_relaxed)),
+                               e[i].in);
+  }
+
+  // 2. Deduplication, outside every group lock (a bucket lock is never held
+  //    with another lock), also for entries that got no slot: a duplicate is
+  //    answered even when the queue is full. Where a single send would wait,
+  //    the batch withdraws its pending entries and starts the pass again.
+  const uint64_t now = queue_clock_ms(h);
+  for (;;) {
+    bool busy = false;
+    for (size_t i = 0; i < n && !busy; ++i) {
+      if (e[i].dedup_id.empty() || first[i] >= 0 || dedup[i] != Dedup::kUnchecked) continue;
+      switch (dedup_begin(v, lane, key[i], now, &res[i], &pending[i], true)) {
+        case DedupOutcome::kFresh: dedup[i] = Dedup::kFresh; break;
+        case DedupOutcome::kDuplicate: dedup[i] = Dedup::kDuplicate; break;
+        case DedupOutcome::kBusy: busy = true; break;
+      }
+    }
+    if (!busy) break;
+    for (size_t i = 0; i < n; ++i)
+      if (dedup[i] == Dedup::kFresh) {
+        dedup_end(v, lane, pending[i], kNil, 0, 0);
+        pending[i] = 0;
+        dedup[i] = Dedup::kUnchecked;
+      }
+    sched_yield();
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const bool drop = first[i] >= 0 || dedup[i] == Dedup::kDuplicate;  // answered by another message
+    if (drop && slots[i] != kNil) {
+      release_reserved_slot(v, lane, slots[i]);  // never published
+      slots[i] = kNil;
+    }
+    if (dedup[i] == Dedup::kDuplicate) status[i] = Status::OK();
+    if (slots[i] == kNil && pending[i]) {  // no slot: OverLimit, the entry goes
+      dedup_end(v, lane, pending[i], kNil, 0, 0);
+      pending[i] = 0;
+    }
+  }
+
+  // 3. The appends, in batch order, run by run: a run is the entries of one
+  //    group that follow each other in the batch (entries answered or failed
+  //    above do not break it), appended under one hold of the group's lock
+  //    with consecutive sequence numbers from one fetch_add. Sequence numbers
+  //    thus increase in batch order across groups too, as they do for a loop
+  //    of fifo_send; one hold per group for interleaved groups would need
+  //    several group locks held at once (see docs/architecture.md).
+  //    lane.op names the slot being appended (kSending) while the lock is
+  //    held, as in fifo_send, so recover_group can finish or undo it; a slot
+  //    appended is VISIBLE or DELAYED before the next one is named.
+  bool tokens = false;
+  for (size_t i = 0; i < n;) {
+    if (slots[i] == kNil) {
+      ++i;
+      continue;
+    }
+    uint32_t members[kMaxBatchClaim];
+    size_t k = 0;
+    size_t next = i;
+    for (; next < n; ++next) {
+      if (slots[next] == kNil) continue;
+      if (ghash[next] != ghash[i] || e[next].group_id != e[i].group_id) break;
+      members[k++] = uint32_t(next);
+    }
+    const size_t first_of_run = i;
+    i = next;
+    const uint32_t gi = find_and_lock_group(v, lane, e[first_of_run].group_id, ghash[first_of_run]);
+    if (gi == kNil) {
+      for (size_t x = 0; x < k; ++x) {
+        const uint32_t j = members[x];
+        release_reserved_slot(v, lane, slots[j]);
+        slots[j] = kNil;
+        if (pending[j]) dedup_end(v, lane, pending[j], kNil, 0, 0);
+        pending[j] = 0;
+        status[j] = Status("OverLimit", "The queue has too many message groups with messages in them.");
+      }
+      continue;
+    }
+    Group& g = v.groups[gi];
+    uint64_t seq = h->fifo_seq.fetch_add(k, std::memory_order_relaxed);
+    for (size_t x = 0; x < k; ++x) {
+      const uint32_t j = members[x];
+      const uint32_t s = slots[j];
+      Slot& slot = v.slot(s);
+      FifoMeta& m = v.meta(s);
+      const uint32_t gen = gen_of(slot.state.load(std::memory_order_relaxed));
+      lane.op.store(make_op(LaneOp::kSending, s, 0), std::memory_order_relaxed);
+      // The append: seq, then link, then tail; recover_group can tell how far it got.
+      m.seq.store(++seq, std::memory_order_relaxed);
+      m.group.store(gi, std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
+      const uint32_t tail = g.tail.load(std::memory_order_relaxed);
+      if (tail == kNil)
+        g.head.store(s, std::memory_order_relaxed);
+      else
+        v.meta(tail).next.store(s, std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
+      g.tail.store(s, std::memory_order_relaxed);
+      SHMQ_CRASH_POINT();
+      if (e[j].in.delay_ms > 0)
+        slot.state.store(make_state(SlotState::kDelayed, gen, sent_at[j] + e[j].in.delay_ms),
+                         std::memory_order_release);
+      else
+        slot.state.store(make_state(SlotState::kVisible, gen, 0), std::memory_order_release);
+      SHMQ_CRASH_POINT();
+      res[j] = FifoSendOutput{s, slot.incarnation.load(std::memory_order_relaxed), seq, false};
+    }
+    tokens |= make_ready(v, lane, gi, false);
+    unlock_group(v, lane, gi);
+    lane.op.store(0, std::memory_order_relaxed);
+  }
+
+  // 4. Complete the dedup entries. Each is named in lane.dedup_pending while
+  //    it is completed (dedup_end clears it), so a death between its two
+  //    stores is repaired as a single send's is.
+  for (size_t i = 0; i < n; ++i) {
+    if (!pending[i]) continue;
+    lane.dedup_pending.store(pending[i], std::memory_order_relaxed);
+    dedup_end(v, lane, pending[i], res[i].slot, res[i].incarnation, res[i].sequence_number);
+  }
+  lane.batch.store(0, std::memory_order_relaxed);
+  if (tokens) notify_receivers(h);  // one wake-up check for the batch
+
+  size_t sent = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (first[i] >= 0) {  // a duplicate within the batch: answered as its first entry is
+      const size_t f = size_t(first[i]);
+      status[i] = status[f];
+      if (status[i].ok()) {
+        res[i] = res[f];
+        res[i].duplicate = true;
+      }
+    }
+    if (!status[i].ok()) continue;
+    ++sent;
+    if (out) out[i] = res[i];
+    if (pending[i])  // before the SEND: a sync sender's wait for its SEND covers this too
+      journal_after_fifo_dedup(v, lane, (pending[i] - 1) >> 8, uint32_t(pending[i] - 1) & 0xff,
+                               res[i].incarnation);
+    status[i] = res[i].duplicate
+                    ? acknowledge_duplicate(v, lane, res[i], e[i].in.durable_wait)
+                    : journal_after_send(v, lane, res[i].slot, res[i].incarnation, e[i].in.durable_wait);
+  }
+  return sent;
+}
+
 size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
                     Delivery* out) {
   Header* h = v.header;
@@ -591,6 +851,37 @@ bool fifo_peek(const SegmentView& v, const HandleRef& h, Delivery* out) {
   return read_delivery(v, h.slot, h.gen, out);
 }
 
+namespace {
+
+// The checks and the mark of a FIFO delete, under group gi's lock. True when
+// this call marked the message DELETED in its group (and uncounted its
+// lease); otherwise *result is the answer: OK when the message is gone
+// already (deleting twice is not an error), else "The receipt handle has
+// expired." REQUIRES: the lock of group gi; h.slot < total slots.
+bool mark_deleted_in_group(const SegmentView& v, uint32_t gi, const HandleRef& h, Status* result) {
+  Slot& slot = v.slot(h.slot);
+  Group& g = v.groups[gi];
+  *result = Status::OK();
+  const uint64_t st = slot.state.load(std::memory_order_acquire);
+  if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation ||
+      v.meta(h.slot).group.load(std::memory_order_relaxed) != gi)
+    return false;  // gone already
+  if (deleted_in_group(st)) {
+    if (gen_of(st) != h.gen) *result = expired_handle();
+    return false;
+  }
+  if (state_of(st) != SlotState::kLeased || gen_of(st) != h.gen || value_of(st) <= queue_clock_ms(v.header)) {
+    *result = expired_handle();
+    return false;
+  }
+  slot.state.store(make_state(SlotState::kDeleted, h.gen, kDeletedInGroup), std::memory_order_release);
+  SHMQ_CRASH_POINT();
+  g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
 Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {
   if (h.slot >= v.total_slots())
     return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
@@ -600,29 +891,66 @@ Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {
   if (gi >= v.group_capacity()) return Status::OK();
   lock_group(v, lane, gi);
   Group& g = v.groups[gi];
-  Status result = Status::OK();
-  const uint64_t st = slot.state.load(std::memory_order_acquire);
-  if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation ||
-      v.meta(h.slot).group.load(std::memory_order_relaxed) != gi) {
-    // gone already (deleting twice is not an error)
-  } else if (deleted_in_group(st)) {
-    if (gen_of(st) != h.gen) result = expired_handle();
-  } else if (state_of(st) != SlotState::kLeased || gen_of(st) != h.gen ||
-             value_of(st) <= queue_clock_ms(v.header)) {
-    result = expired_handle();
-  } else {
-    slot.state.store(make_state(SlotState::kDeleted, h.gen, kDeletedInGroup), std::memory_order_release);
-    SHMQ_CRASH_POINT();
-    g.leased.store(g.leased.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    advance_head(v, lane, g);
-    make_ready(v, lane, gi);
+  Status result;
+  if (!mark_deleted_in_group(v, gi, h, &result)) {
     unlock_group(v, lane, gi);
-    // After the lock: a full journal ring may make this wait.
-    journal_after_delete(v, lane, h.slot, h.incarnation);
     return result;
   }
+  advance_head(v, lane, g);
+  make_ready(v, lane, gi);
   unlock_group(v, lane, gi);
+  // After the lock: a full journal ring may make this wait.
+  journal_after_delete(v, lane, h.slot, h.incarnation);
   return result;
+}
+
+size_t fifo_delete_messages(const SegmentView& v, Lane& lane, const HandleRef* h, size_t n, Status* status) {
+  n = std::min<size_t>(n, kMaxBatchClaim);
+  uint32_t gi_of[kMaxBatchClaim];
+  for (size_t i = 0; i < n; ++i) {
+    status[i] = Status::OK();
+    gi_of[i] = kNil;
+    if (h[i].slot >= v.total_slots()) {
+      status[i] = Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
+      continue;
+    }
+    if (v.slot(h[i].slot).incarnation.load(std::memory_order_acquire) != h[i].incarnation) continue;
+    const uint32_t gi = v.meta(h[i].slot).group.load(std::memory_order_acquire);
+    if (gi < v.group_capacity()) gi_of[i] = gi;
+  }
+  lane.batch.store(kBatchHoldsSlots, std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
+  UnlinkedSlots unlinked;
+  uint32_t deleted[kMaxBatchClaim];
+  size_t nd = 0;
+  bool tokens = false;
+  bool done[kMaxBatchClaim] = {};
+  // One lock per distinct group: the handles of a group in batch order.
+  for (size_t i = 0; i < n; ++i) {
+    if (gi_of[i] == kNil || done[i]) continue;
+    const uint32_t gi = gi_of[i];
+    lock_group(v, lane, gi);
+    bool any = false;
+    for (size_t j = i; j < n; ++j) {
+      if (done[j] || gi_of[j] != gi) continue;
+      done[j] = true;
+      if (mark_deleted_in_group(v, gi, h[j], &status[j])) {
+        deleted[nd++] = uint32_t(j);
+        any = true;
+      }
+    }
+    if (any) {
+      advance_head_batched(v, lane, v.groups[gi], &unlinked);
+      tokens |= make_ready(v, lane, gi, false);
+    }
+    unlock_group(v, lane, gi);
+  }
+  for (size_t k = 0; k < nd; ++k) journal_after_delete(v, lane, h[deleted[k]].slot, h[deleted[k]].incarnation);
+  SHMQ_CRASH_POINT();
+  free_slots(v, lane, unlinked.slot, unlinked.free_gen, unlinked.n);
+  lane.batch.store(0, std::memory_order_relaxed);
+  if (tokens) notify_receivers(v.header);
+  return size_t(std::count_if(status, status + n, [](const Status& s) { return s.ok(); }));
 }
 
 Status fifo_change_visibility(const SegmentView& v, Lane& lane, const HandleRef& h,
@@ -837,17 +1165,40 @@ void fifo_repair_lane(const SegmentView& v, uint32_t dead, uint64_t popped_token
     DedupBucket& bucket = v.dedup[(pending - 1) >> 8];
     DedupEntry& e = bucket.entries[(pending - 1) & 0xff];
     if (!broker_self) spin_lock(bucket.lock, me(v, b));
-    // Still pending and not taken over (a completed entry may have been
-    // reused by another sender: its pending names that sender).
+    // Still ours: `pending` names the dead lane (a completed entry never
+    // does: dedup_end clears it first), possibly with the pending bit not
+    // yet set over the evicted entry's `when`; or pending with the field
+    // already cleared by dedup_end. Not taken over (a completed entry may
+    // have been reused by another sender: its pending names that sender).
     std::atomic<uint32_t>& when = bucket.when[(pending - 1) & 0xff];
     const uint32_t owner = e.pending.load(std::memory_order_relaxed);
-    if ((when.load(std::memory_order_relaxed) & kDedupPendingBit) && (owner == dead_holder || owner == 0)) {
+    if (owner == dead_holder || ((when.load(std::memory_order_relaxed) & kDedupPendingBit) && owner == 0)) {
       when.store(0, std::memory_order_relaxed);
       e.pending.store(0, std::memory_order_relaxed);
     }
     if (!broker_self) bucket.lock.store(0, std::memory_order_release);
   }
   d.dedup_pending.store(0, std::memory_order_relaxed);
+  // A send batch's pending entries are named only by the lane in their
+  // `pending` field (kBatchDedupPending): withdraw every one, with or
+  // without the pending bit (half added over an evicted entry, or half
+  // withdrawn).
+  if (d.batch.load(std::memory_order_acquire) & kBatchDedupPending) {
+    for (uint64_t bi = 0; bi < h->dedup_buckets; ++bi) {
+      DedupBucket& bucket = v.dedup[bi];
+      bool named = false;
+      for (uint32_t w = 0; w < kDedupWays; ++w)
+        named |= bucket.entries[w].pending.load(std::memory_order_relaxed) == dead_holder;
+      if (!named) continue;
+      if (!broker_self) spin_lock(bucket.lock, me(v, b));
+      for (uint32_t w = 0; w < kDedupWays; ++w) {
+        if (bucket.entries[w].pending.load(std::memory_order_relaxed) != dead_holder) continue;
+        bucket.when[w].store(0, std::memory_order_relaxed);
+        bucket.entries[w].pending.store(0, std::memory_order_relaxed);
+      }
+      if (!broker_self) bucket.lock.store(0, std::memory_order_release);
+    }
+  }
 
   // 2. A group lock: finish the critical section the lane was in.
   const uint64_t op = d.op.load(std::memory_order_acquire);

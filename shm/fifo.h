@@ -62,6 +62,34 @@ struct FifoSendOutput {
 Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::string_view group_id,
                  std::string_view dedup_id, FifoSendOutput* out);
 
+// One entry of a FIFO send batch: fifo_send's arguments.
+struct FifoSendEntry {
+  SendInput in;
+  std::string_view group_id;
+  std::string_view dedup_id;
+};
+
+// SendMessageBatch on a FIFO queue: n entries (n <= kMaxBatchClaim), each with
+// exactly fifo_send's outcome in status[i] / out[i] (out may be null): a
+// duplicate (of an earlier send, or of an earlier entry of this batch) is
+// answered with the original; OverLimit per entry (no free slot, too many
+// groups); the entries of one group are appended in batch order, so order
+// within a group is send order, including within the batch. An entry whose
+// in-batch original failed fails the same way; SequenceNumbers increase in
+// batch order, across groups too, as for a loop of fifo_send. Shared-memory
+// steps per batch: one free-ring claim per size class, dedup entries outside
+// every lock, one hold of a group's lock and one fetch_add of the
+// SequenceNumber counter per run of consecutive entries of that group, one
+// token push per run that makes its group ready, one wake-up check.
+// Returns how many entries were answered OK.
+// Crash safety: the claimed slots are RESERVED(lane) under kBatchHoldsSlots,
+// the pending dedup entries name the lane under kBatchDedupPending, and the
+// slot being appended is named by lane.op while its group's lock is held, so
+// fifo_repair_lane + repair_lane finish or undo a batch killed anywhere.
+// REQUIRES: every entry validated as fifo_send's.
+size_t fifo_send_messages(const SegmentView& v, Lane& lane, const FifoSendEntry* e, size_t n,
+                          FifoSendOutput* out, Status* status);
+
 // ReceiveMessage: leases up to max messages, group by group, each group's
 // from the head of its list. visibility_ms 0 delivers without a lease.
 size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, size_t max,
@@ -70,6 +98,13 @@ size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, si
 // DeleteMessage: only a holder of an unexpired lease may delete
 // (InvalidParameterValue "The receipt handle has expired." otherwise).
 Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h);
+
+// DeleteMessageBatch: status[i] as fifo_delete's for h[i] (n <= kMaxBatchClaim).
+// One hold of each distinct group's lock for its handles; the slots taken
+// off the lists go back to their free rings with one claim per class (they
+// are DELETED(lane) under kBatchHoldsSlots meanwhile); one wake-up check.
+// Returns how many returned OK.
+size_t fifo_delete_messages(const SegmentView& v, Lane& lane, const HandleRef* h, size_t n, Status* status);
 
 // ChangeMessageVisibility for a leased message; 0 returns it to its group's
 // head run (the group is dispatched again once none of it is leased).

@@ -113,7 +113,10 @@ constexpr uint32_t free_ring_id(uint32_t cls) { return 1 + cls; }
 //           kBatchHoldsSlots while the lane may hold slots named only by their
 //           state word (RESERVED(lane) / DELETED(lane)), so the repair scans
 //           the slot table for them; kBatchCellsWritten while the cells its
-//           intent names were claimed by it and hold its values.
+//           intent names were claimed by it and hold its values;
+//           kBatchDedupPending while a FIFO send batch (fifo.h) may have
+//           dedup entries pending whose `pending` field alone names the
+//           lane, so the repair scans the dedup table for them.
 // ---------------------------------------------------------------------------
 enum class LaneOp : uint32_t {
   kNone = 0,
@@ -145,6 +148,7 @@ static_assert(intent_ring(make_intent(5, false, 7, 3)) == 5);
 
 inline constexpr uint64_t kBatchHoldsSlots = 1;
 inline constexpr uint64_t kBatchCellsWritten = 2;
+inline constexpr uint64_t kBatchDedupPending = 4;
 
 constexpr uint64_t make_op(LaneOp k, uint32_t slot, uint32_t gen) {
   return (uint64_t(k) << 60) | (uint64_t(gen & 0xffffff) << 32) | slot;

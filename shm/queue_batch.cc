@@ -52,6 +52,54 @@ void claim_class(const SegmentView& v, Lane& lane, uint32_t c, const uint32_t* w
 
 }  // namespace
 
+void claim_slots(const SegmentView& v, Lane& lane, const size_t* need, size_t n, uint32_t* slots,
+                 Status* status) {
+  n = std::min<size_t>(n, kMaxBatchClaim);
+  std::fill(slots, slots + n, kNil);
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    uint32_t want[kMaxBatchClaim];
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (smallest_class(v, need[i]) == c) want[w++] = uint32_t(i);
+    if (w) claim_class(v, lane, c, want, w, slots);
+  }
+  // What a class could not serve tries the larger ones, one at a time.
+  for (size_t i = 0; i < n; ++i) {
+    status[i] = Status::OK();
+    if (slots[i] != kNil) continue;
+    status[i] = claim_slot(v, lane, need[i], &slots[i]);
+    lane.op.store(0, std::memory_order_relaxed);  // RESERVED(lane) names it now
+    if (!status[i].ok()) slots[i] = kNil;
+  }
+}
+
+void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const uint32_t* free_gens, size_t n) {
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    uint64_t vals[kMaxBatchClaim];
+    uint32_t gens[kMaxBatchClaim];
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (v.class_of(slots[i]) != c) continue;
+      vals[m] = slots[i];
+      gens[m++] = free_gens[i];
+    }
+    size_t pushed = 0;
+    while (pushed < m) {
+      const size_t k = ring_push_batch(
+          v.free[c], lane, vals + pushed, m - pushed,
+          [&](size_t i) {
+            v.slot(uint32_t(vals[pushed + i]))
+                .state.store(make_state(SlotState::kFree, gens[pushed + i], 0), std::memory_order_release);
+          },
+          [] {});
+      // The ring has a cell for every slot of its class; a cell not yet free
+      // is one a popper has claimed and is about to release.
+      if (k == 0) _mm_pause();
+      pushed += k;
+    }
+  }
+}
+
 size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size_t n, SendOutput* out,
                      Status* status) {
   n = std::min<size_t>(n, kMaxBatchClaim);
@@ -61,22 +109,9 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
   }
   lane.batch.store(kBatchHoldsSlots, std::memory_order_relaxed);
   uint32_t slots[kMaxBatchClaim];
-  std::fill(slots, slots + n, kNil);
-  for (uint32_t c = 0; c < kNumClasses; ++c) {
-    uint32_t want[kMaxBatchClaim];
-    size_t w = 0;
-    for (size_t i = 0; i < n; ++i)
-      if (smallest_class(v, in[i].attributes_size + in[i].body.size()) == c) want[w++] = uint32_t(i);
-    if (w) claim_class(v, lane, c, want, w, slots);
-  }
-  // What a class could not serve tries the larger ones, one at a time.
-  for (size_t i = 0; i < n; ++i) {
-    status[i] = Status::OK();
-    if (slots[i] != kNil) continue;
-    status[i] = claim_slot(v, lane, in[i].attributes_size + in[i].body.size(), &slots[i]);
-    lane.op.store(0, std::memory_order_relaxed);  // RESERVED(lane) names it now
-    if (!status[i].ok()) slots[i] = kNil;
-  }
+  size_t need[kMaxBatchClaim];
+  for (size_t i = 0; i < n; ++i) need[i] = in[i].attributes_size + in[i].body.size();
+  claim_slots(v, lane, need, n, slots, status);
 
   uint64_t entries[kMaxBatchClaim];
   size_t nv = 0;
@@ -145,31 +180,13 @@ size_t delete_messages(const SegmentView& v, Lane& lane, const HandleRef* h, siz
   // Back to the free rings, one claim per class. Each slot turns
   // FREE(gen + 1) just before its cell is published, so a slot is FREE only
   // once a written cell (kBatchCellsWritten) lists it.
-  for (uint32_t c = 0; c < kNumClasses; ++c) {
-    uint64_t vals[kMaxBatchClaim];
-    uint32_t gens[kMaxBatchClaim];
-    size_t m = 0;
-    for (size_t i = 0; i < nd; ++i) {
-      const HandleRef& r = h[deleted[i]];
-      if (v.class_of(r.slot) != c) continue;
-      vals[m] = r.slot;
-      gens[m++] = next_gen(r.gen);
-    }
-    size_t pushed = 0;
-    while (pushed < m) {
-      const size_t k = ring_push_batch(
-          v.free[c], lane, vals + pushed, m - pushed,
-          [&](size_t i) {
-            v.slot(uint32_t(vals[pushed + i]))
-                .state.store(make_state(SlotState::kFree, gens[pushed + i], 0), std::memory_order_release);
-          },
-          [] {});
-      // The ring has a cell for every slot of its class; a cell not yet free
-      // is one a popper has claimed and is about to release.
-      if (k == 0) _mm_pause();
-      pushed += k;
-    }
+  uint32_t slots[kMaxBatchClaim];
+  uint32_t gens[kMaxBatchClaim];
+  for (size_t i = 0; i < nd; ++i) {
+    slots[i] = h[deleted[i]].slot;
+    gens[i] = next_gen(h[deleted[i]].gen);
   }
+  free_slots(v, lane, slots, gens, nd);
   lane.batch.store(0, std::memory_order_relaxed);
   return size_t(std::count_if(status, status + n, [](const Status& s) { return s.ok(); }));
 }

@@ -298,13 +298,38 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
   uint64_t durable_wait = 0;  // sync queues: one group-commit wait for the whole batch
   const bool is_fifo = fifo();
   if (is_fifo) {
-    for (size_t i = 0; i < entries.size(); ++i) {
+    // FIFO queues: one batched step too (fifo.h: fifo_send_messages), which
+    // appends the entries of a group under one hold of its lock, in order.
+    shm::FifoSendEntry in[shm::kMaxBatchEntries];
+    std::string content_dedup[shm::kMaxBatchEntries];
+    uint32_t index[shm::kMaxBatchEntries];
+    size_t n = 0;
+    for (size_t i = 0; i < entries.size() && i < size_t(shm::kMaxBatchEntries); ++i) {
       const SendBatchEntry& e = entries[i];
-      auto r = send_deferred(e.body, options_of(e), &durable_wait);
-      if (r.ok())
-        result.successful.push_back({e.id, i, r->message_id, r->sequence_number});
-      else
-        add_failure(&result, e, r.status(), true);
+      if (Status s = prepare_send(e.body, options_of(e), &in[n].in, &content_dedup[n], &in[n].dedup_id);
+          !s.ok()) {
+        add_failure(&result, e, s, true);
+        continue;
+      }
+      in[n].group_id = e.message_group_id;
+      in[n].in.durable_wait = &durable_wait;
+      index[n++] = uint32_t(i);
+    }
+    if (n > 0) {
+      shm::Lane* lane = impl_->lane();
+      if (!lane) return no_lane();
+      const shm::SegmentView& v = impl_->view;
+      shm::FifoSendOutput out[shm::kMaxBatchEntries];
+      Status st[shm::kMaxBatchEntries];
+      shm::fifo_send_messages(v, *lane, in, n, out, st);
+      for (size_t k = 0; k < n; ++k) {
+        const SendBatchEntry& e = entries[index[k]];
+        if (st[k].ok())
+          result.successful.push_back({e.id, index[k], message_id_of(v.header->secret, out[k].slot, out[k].incarnation),
+                                       out[k].sequence_number});
+        else
+          add_failure(&result, e, st[k], true);
+      }
     }
   } else {
     // Standard queues: one batched step in shared memory for every entry
@@ -599,16 +624,15 @@ Result<size_t> Queue::remove_batch(std::span<const ReceiptHandle> handles, std::
     const ReceiptHandle& h = handles[i];
     st[i] = check_handle(v.header, h);
     if (!st[i].ok()) continue;
-    if (fifo()) {
-      st[i] = shm::fifo_delete(v, *lane, {h.slot, h.gen, h.seq});
-      continue;
-    }
     refs[n] = {h.slot, h.gen, h.seq};
     index[n++] = uint32_t(i);
   }
   if (n > 0) {
     Status batch_st[shm::kMaxBatchEntries];
-    shm::delete_messages(v, *lane, refs, n, batch_st);
+    if (fifo())
+      shm::fifo_delete_messages(v, *lane, refs, n, batch_st);
+    else
+      shm::delete_messages(v, *lane, refs, n, batch_st);
     for (size_t k = 0; k < n; ++k) st[index[k]] = std::move(batch_st[k]);
   }
   size_t removed = 0;

@@ -31,17 +31,25 @@ namespace {
 constexpr uint32_t kParentLane = 1;
 constexpr uint32_t kChildLane = 2;
 constexpr uint64_t kFarFuture = 100'000'000;  // ms: past every lease, not retention
-constexpr int kMessages = 6;
+constexpr int kMessages = 11;
 
 // Message i: its group and dedup id. 0, 1, 2 are sent by the parent before
-// the trial; 3, 4 by the child; 5 is the child's duplicate of 3.
+// the trial; 3, 4 by the child; 5 is the child's duplicate of 3. The batch
+// trial sends 6..10 in one batch instead: 6 (A, 2000 B: the second size
+// class), 7 (C), 8 (A), 9 a duplicate of 6 within the batch, 10 a duplicate
+// of the parent's 2.
 const char* group_of(int i) {
-  static const char* g[] = {"A", "A", "B", "A", "C", "A"};
+  static const char* g[] = {"A", "A", "B", "A", "C", "A", "A", "C", "A", "A", "B"};
   return g[i];
+}
+std::string dedup_of(int i) {
+  const int original = i == 5 ? 3 : i == 9 ? 6 : i == 10 ? 2 : i;
+  return "dedup-" + std::to_string(original);
 }
 std::string body_of(int i) {
   std::string b = "fifo-" + std::to_string(i) + ":";
-  while (b.size() < size_t(30 + 200 * (i % 3))) b.push_back(char('a' + (b.size() * 5 + size_t(i)) % 26));
+  const size_t size = i == 6 ? 2000 : size_t(30 + 200 * (i % 3));
+  while (b.size() < size) b.push_back(char('a' + (b.size() * 5 + size_t(i)) % 26));
   return b;
 }
 int index_of(std::string_view body) {
@@ -87,8 +95,7 @@ class FifoSegment {
     const std::string b = body_of(i);
     SendInput in;
     in.body = b;
-    const std::string dedup = "dedup-" + std::to_string(i == 5 ? 3 : i);
-    return fifo_send(v_, lane(lane_index), in, group_of(i), dedup, out);
+    return fifo_send(v_, lane(lane_index), in, group_of(i), dedup_of(i), out);
   }
 
  private:
@@ -139,11 +146,20 @@ void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, in
     else
       EXPECT_LE(drained.count(idx), 1u) << "trial " << trial;
   }
-  EXPECT_EQ(drained.count(5), 0u) << "trial " << trial << ": the duplicate was enqueued";
+  for (int dup : {5, 9, 10})
+    EXPECT_EQ(drained.count(dup), 0u) << "trial " << trial << ": duplicate " << dup << " was enqueued";
   for (const auto& [group, order] : per_group)
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "trial " << trial << ": group " << group
                                                             << " out of order";
   EXPECT_EQ(v.ready.pos->head.load(), v.ready.pos->tail.load()) << "trial " << trial << ": ready ring wedged";
+  // Everything delivered was deleted, so every group's list is empty: a list
+  // still naming a slot names one no receive could reach (or a freed one).
+  for (uint32_t gi = 0; gi < v.group_capacity(); ++gi) {
+    const uint64_t key = v.groups[gi].key.load();
+    if (key == 0 || key == kGroupRetired) continue;
+    EXPECT_EQ(v.groups[gi].head.load(), kNil) << "trial " << trial << ": group " << gi << " keeps a list";
+    EXPECT_EQ(v.groups[gi].tail.load(), kNil) << "trial " << trial << ": group " << gi << " keeps a tail";
+  }
   testing::expect_every_slot_free_once(v, parent, trial);
 }
 
@@ -194,6 +210,85 @@ TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsSteps) {
     if (finished || ::testing::Test::HasFailure()) break;
   }
   EXPECT_GT(trials, 40);
+  RecordProperty("trials", int(trials));
+}
+
+// The batched FIFO steps: a send batch over three groups and two size
+// classes with a duplicate inside the batch and one of an earlier send, a
+// receive, a delete batch over three groups (one of them the parent's lease),
+// then a receive of a group's head run and a delete batch of it (two size
+// classes, one group), killed at each of their crash points.
+TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsBatches) {
+  int64_t trials = 0;
+  for (int64_t k = 1;; ++k) {
+    FifoSegment seg;
+    const SegmentView& v = seg.v();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
+    Delivery pre[1];
+    ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 30000, 1, pre), 1u);
+    ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
+    const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
+
+    Journal& j = seg.journal();
+    bool finished = testing::run_crash_trial(k, [&] {
+      Lane& lane = seg.lane(kChildLane);
+      const int batch[] = {6, 7, 10, 8, 9};
+      std::string bodies[5], dedups[5];
+      FifoSendEntry e[5];
+      for (int x = 0; x < 5; ++x) {
+        bodies[x] = body_of(batch[x]);
+        dedups[x] = dedup_of(batch[x]);
+        e[x].in.body = bodies[x];
+        e[x].group_id = group_of(batch[x]);
+        e[x].dedup_id = dedups[x];
+      }
+      FifoSendOutput out[5];
+      Status st[5];
+      fifo_send_messages(v, lane, e, 5, out, st);
+      for (int x = 0; x < 5; ++x) {
+        if (!st[x].ok()) continue;
+        const bool dup = batch[x] == 9 || batch[x] == 10;
+        if (out[x].duplicate != dup) _exit(3);
+        if (!dup) j.acked[batch[x]] = 1;
+      }
+      auto delete_batch = [&](const HandleRef* h, const int* idx, size_t n) {
+        for (size_t i = 0; i < n; ++i)
+          if (idx[i] >= 0) j.deleting[idx[i]] = 1;
+        Status ds[8];
+        fifo_delete_messages(v, lane, h, n, ds);
+        for (size_t i = 0; i < n; ++i)
+          if (ds[i].ok() && idx[i] >= 0) j.deleted[idx[i]] = 1;
+      };
+      // A is leased by the parent: this gets B's and C's heads.
+      Delivery d[4];
+      size_t n = fifo_receive(v, lane, 30000, 4, d);
+      HandleRef del[5] = {h0};
+      int idx[5] = {0};
+      for (size_t i = 0; i < n; ++i) {
+        del[i + 1] = {d[i].slot, d[i].gen, d[i].incarnation};
+        idx[i + 1] = index_of(std::string_view(d[i].body, d[i].body_len));
+      }
+      delete_batch(del, idx, n + 1);
+      // A's head run now: 1, 6 (second class), 8.
+      n = fifo_receive(v, lane, 30000, 4, d);
+      for (size_t i = 0; i < n; ++i) {
+        del[i] = {d[i].slot, d[i].gen, d[i].incarnation};
+        idx[i] = index_of(std::string_view(d[i].body, d[i].body_len));
+      }
+      delete_batch(del, idx, n);
+      j.finished = 1;
+    });
+    repair_lane(v, kChildLane, [](uint32_t l) { return l == kBrokerLane || l == kParentLane; });
+    EXPECT_EQ(seg.lane(kChildLane).batch.load(), 0u) << "trial " << k;
+    EXPECT_EQ(seg.lane(kChildLane).op.load(), 0u) << "trial " << k;
+    EXPECT_EQ(seg.lane(kChildLane).group_lock.load(), 0u) << "trial " << k;
+    std::map<int, int> expected;
+    for (int i : {0, 1, 2, 6, 7, 8}) expected[i] = must_be(j, i, i < 3);
+    check_after_repair(seg, expected, k);
+    ++trials;
+    if (finished || ::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(trials, 60);
   RecordProperty("trials", int(trials));
 }
 
