@@ -325,7 +325,9 @@ TEST(FifoBatchConcurrency, CollidingDedupIdsNeitherDeadlockNorEnqueueTwice) {
     last_seq[g.group] = g.seq;
     const int ordinal = std::stoi(g.body.substr(3));
     auto [it, fresh] = last_of_sender.try_emplace({g.group, g.body[1]}, ordinal);
-    if (!fresh) EXPECT_GT(ordinal, it->second) << g.group << " " << g.body;
+    if (!fresh) {
+      EXPECT_GT(ordinal, it->second) << g.group << " " << g.body;
+    }
     it->second = ordinal;
   }
   munmap(base, size);

@@ -28,8 +28,8 @@ namespace shmq::shm {
 
 namespace {
 
-constexpr uint32_t kParentLane = 1;
-constexpr uint32_t kChildLane = 2;
+constexpr uint32_t kParentLane = testing::kTrialParentLane;
+constexpr uint32_t kChildLane = testing::kTrialChildLane;
 constexpr uint64_t kFarFuture = 100'000'000;  // ms: past every lease, not retention
 constexpr int kMessages = 11;
 
@@ -65,44 +65,17 @@ struct Journal {  // what the child got done, written after each call returned
   std::atomic<uint32_t> finished;
 };
 
-class FifoSegment {
+class FifoSegment : public testing::TrialSegment<Journal> {
  public:
-  FifoSegment() {
-    const Geometry g = testing::small_geometry();
-    size_ = segment_size(g, true);
-    base_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    v_ = format_segment(base_, size_, g, 9, true, 0x4321);
-    QueueConfig& c = v_.header->config;
-    c.visibility_timeout_s = 30;
-    c.retention_s = 1209600;
-    c.max_message_size = 1048576;
-    v_.lanes[kBrokerLane].owner = kBrokerClientId;
-    v_.lanes[kParentLane].owner = 2;
-    v_.lanes[kChildLane].owner = 3;
-    journal_ = static_cast<Journal*>(
-        mmap(nullptr, sizeof(Journal), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    std::memset(static_cast<void*>(journal_), 0, sizeof(Journal));
-  }
-  ~FifoSegment() {
-    munmap(base_, size_);
-    munmap(journal_, sizeof(Journal));
-  }
-  const SegmentView& v() const { return v_; }
-  Lane& lane(uint32_t i) const { return v_.lanes[i]; }
-  Journal& journal() const { return *journal_; }
+  FifoSegment() : TrialSegment(true, 9, 0x4321) {}
+  Journal& journal() const { return record(); }
 
   Status send(uint32_t lane_index, int i, FifoSendOutput* out = nullptr) {
     const std::string b = body_of(i);
     SendInput in;
     in.body = b;
-    return fifo_send(v_, lane(lane_index), in, group_of(i), dedup_of(i), out);
+    return fifo_send(v(), lane(lane_index), in, group_of(i), dedup_of(i), out);
   }
-
- private:
-  size_t size_;
-  void* base_;
-  SegmentView v_;
-  Journal* journal_;
 };
 
 void check_after_repair(FifoSegment& seg, const std::map<int, int>& expected, int64_t trial) {
