@@ -6,6 +6,7 @@
 #include "shm/crash_point.h"
 #include "shm/futex.h"
 #include "shm/journal_ring.h"
+#include "shm/prefetch.h"
 #include "shm/ring.h"
 #include "shm/validation.h"
 
@@ -79,6 +80,9 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_
   };
   for (uint32_t c = 0; c < kNumClasses && !got; ++c) {
     if (h->classes[c].payload_capacity < need) continue;
+    // The slot and payload lines come from the consumer that freed the slot:
+    // fetch them while the pop runs (prefetch.h).
+    if (uint64_t next = 0; ring_peek(v.free[c], &next)) prefetch_to_send(v, next);
     // A tombstone (a cell the broker voided after a death) is skipped.
     while ((got = ring_pop(v.free[c], lane, &value, record)) && value == kTombstone)
       lane.op.store(0, std::memory_order_relaxed);
@@ -188,6 +192,9 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
         st, make_state(SlotState::kLeased, ng, now + visibility_ms), std::memory_order_acq_rel);
     SHMQ_CRASH_POINT();
     if (!leased) return;
+    // The delete that follows pushes the slot onto its free ring: fetch that
+    // cell (cold, or last written by the producer's pop) now.
+    if (n == 0) prefetch_for_write(ring_tail_cell(v.free[v.class_of(s)]));
 
     const uint32_t attrs_len = slot.attrs_len.load(std::memory_order_relaxed);
     const uint32_t body_len = slot.body_len.load(std::memory_order_relaxed);
@@ -218,6 +225,9 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
                         first,
                         slot.sender_uid.load(std::memory_order_relaxed)};
   };
+  // The first entry's slot and payload lines come from the producer's core:
+  // fetch them while the claim runs (prefetch.h).
+  if (uint64_t e = 0; max > 0 && ring_peek(v.ready, &e)) prefetch_to_receive(v, entry_slot(e));
   // One claim takes as many published entries as are wanted; entries that
   // turn out stale are skipped, so claim again until max or the ring is empty.
   while (n < max) {

@@ -196,6 +196,22 @@ inline size_t ring_pop_batch(const RingView& r, Lane& lane, uint64_t* out, size_
   }
 }
 
+// The value in the head cell if it is published, without claiming it: a
+// hint for prefetching what a pop is about to touch (another lane may pop
+// it first). Any process; writes nothing.
+inline bool ring_peek(const RingView& r, uint64_t* out) {
+  const uint64_t pos = r.pos->head.load(std::memory_order_relaxed);
+  const Cell& c = r.cells[pos & r.mask];
+  if (c.seq.load(std::memory_order_acquire) != pos + 1) return false;
+  *out = c.data.load(std::memory_order_relaxed);
+  return true;
+}
+
+// The cell the next push would claim, for a prefetch (any process).
+inline const Cell* ring_tail_cell(const RingView& r) {
+  return &r.cells[r.pos->tail.load(std::memory_order_relaxed) & r.mask];
+}
+
 // Approximate number of values in the ring (any process).
 inline uint64_t ring_size(const RingView& r) {
   uint64_t t = r.pos->tail.load(std::memory_order_acquire);

@@ -34,7 +34,12 @@ uint64_t plan(const Geometry& g, bool fifo, Header* h) {
     k.count = g.counts[c];
     // A FIFO message's metadata does not count against its size limit.
     k.payload_capacity = g.payload[c] + (fifo ? kFifoMetaReserve : 0);
-    k.free_capacity = pow2_at_least(k.count ? k.count : 1);
+    // Twice the slots: a queue at rest holds every slot in its free ring, and
+    // with a ring of exactly `count` cells the push position (the consumer's
+    // delete) would sit one cell behind the pop position (the producer's
+    // send), four cells to a cache line: every send would wait for the line
+    // the last delete wrote. With 2x the two are `count` cells apart.
+    k.free_capacity = pow2_at_least(k.count ? uint64_t(k.count) * 2 : 1);
     k.free_ring_offset = off;
     off = align_up(off + sizeof(RingPositions) + sizeof(Cell) * k.free_capacity, 4096);
     k.slots_offset = off;
