@@ -66,6 +66,22 @@ TEST_F(SlotStateTest, FormatListsEverySlotFree) {
   EXPECT_TRUE(attach_segment(base_, size_).ok());
 }
 
+// A queue at rest keeps every slot in its free ring; with a ring of exactly
+// `count` cells a delete's push lands on the cache line the next send pops
+// from (architecture.md). The push and pop positions must be a line apart.
+TEST_F(SlotStateTest, FreeRingPushAndPopPositionsAtRestAreLinesApart) {
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    const RingView& r = v_.free[c];
+    EXPECT_GE(r.mask + 1, 2 * uint64_t(v_.header->classes[c].count)) << "class " << c;
+    const uint64_t head = r.pos->head.load(), tail = r.pos->tail.load();
+    const auto line = [&](uint64_t pos) { return reinterpret_cast<uintptr_t>(&r.cells[pos & r.mask]) / kCacheLine; };
+    // (A ring of one line cannot avoid it: this fixture's classes 1-3.)
+    if (v_.header->classes[c].count >= kCacheLine / sizeof(Cell)) {
+      EXPECT_NE(line(head), line(tail)) << "class " << c;
+    }
+  }
+}
+
 TEST_F(SlotStateTest, AttachRejectsCorruptHeaders) {
   EXPECT_FALSE(attach_segment(base_, size_ - 4096).ok());  // size mismatch
   v_.header->classes[1].payload_offset = size_;             // region past the end
