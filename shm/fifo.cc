@@ -103,24 +103,6 @@ bool deleted_in_group(uint64_t st) {
 }
 
 
-// Drops deleted messages from the head of the list and frees their slots.
-// REQUIRES: the group's lock.
-void advance_head(const SegmentView& v, Lane& lane, Group& g) {
-  for (uint32_t guard = 0; guard <= v.total_slots(); ++guard) {
-    const uint32_t s = g.head.load(std::memory_order_relaxed);
-    if (s == kNil || s >= v.total_slots()) return;
-    const uint64_t st = v.slot(s).state.load(std::memory_order_acquire);
-    if (!deleted_in_group(st)) return;
-    const uint32_t next = v.meta(s).next.load(std::memory_order_relaxed);
-    lane.op.store(make_op(LaneOp::kUnlinking, s, gen_of(st)), std::memory_order_relaxed);
-    SHMQ_CRASH_POINT();
-    g.head.store(next, std::memory_order_relaxed);
-    if (next == kNil) g.tail.store(kNil, std::memory_order_relaxed);
-    SHMQ_CRASH_POINT();
-    free_deleted_slot(v, lane, s, gen_of(st));  // clears lane.op
-  }
-}
-
 // The slots a delete batch took off its groups' lists, returned to their free
 // rings together at the end of the batch (free_slots: one claim per class).
 struct UnlinkedSlots {
@@ -129,16 +111,17 @@ struct UnlinkedSlots {
   size_t n = 0;
 };
 
-// advance_head for a delete batch: each slot taken off the head turns
-// DELETED(gen, lane) -- the lane's, named by its state word under
-// kBatchHoldsSlots -- instead of being freed at once, and is collected in *u.
-// Order of each step: kUnlinking names the slot, the head moves past it (from
-// here recover_group no longer sees it; the op does), the state names the
-// lane (from here the repair's slot scan frees it), the op is cleared. Past
-// the buffer's capacity a slot is freed at once, as advance_head does.
-// REQUIRES: the group's lock; lane.batch holds kBatchHoldsSlots.
-void advance_head_batched(const SegmentView& v, Lane& lane, Group& g, UnlinkedSlots* u) {
-  const uint32_t self = lane_index(v, lane);
+// Drops deleted messages from the head of the list and frees their slots.
+// With u (a delete batch) each slot taken off the head turns DELETED(gen,
+// lane) -- the lane's, named by its state word under kBatchHoldsSlots --
+// instead of being freed at once, and is collected in *u. Order of each
+// step: kUnlinking names the slot, the head moves past it (from here
+// recover_group no longer sees it; the op does), then either the slot is
+// freed (free_deleted_slot clears the op) or the state names the lane (from
+// here the repair's slot scan frees it) and the op is cleared. Past u's
+// capacity a slot is freed at once.
+// REQUIRES: the group's lock; with u, lane.batch holds kBatchHoldsSlots.
+void advance_head(const SegmentView& v, Lane& lane, Group& g, UnlinkedSlots* u = nullptr) {
   for (uint32_t guard = 0; guard <= v.total_slots(); ++guard) {
     const uint32_t s = g.head.load(std::memory_order_relaxed);
     if (s == kNil || s >= v.total_slots()) return;
@@ -150,11 +133,12 @@ void advance_head_batched(const SegmentView& v, Lane& lane, Group& g, UnlinkedSl
     g.head.store(next, std::memory_order_relaxed);
     if (next == kNil) g.tail.store(kNil, std::memory_order_relaxed);
     SHMQ_CRASH_POINT();
-    if (u->n == kMaxBatchClaim) {
+    if (u == nullptr || u->n == kMaxBatchClaim) {
       free_deleted_slot(v, lane, s, gen_of(st));  // clears lane.op
       continue;
     }
-    v.slot(s).state.store(make_state(SlotState::kDeleted, gen_of(st), self), std::memory_order_release);
+    v.slot(s).state.store(make_state(SlotState::kDeleted, gen_of(st), lane_index(v, lane)),
+                          std::memory_order_release);
     SHMQ_CRASH_POINT();
     lane.op.store(0, std::memory_order_relaxed);
     u->slot[u->n] = s;
@@ -940,7 +924,7 @@ size_t fifo_delete_messages(const SegmentView& v, Lane& lane, const HandleRef* h
       }
     }
     if (any) {
-      advance_head_batched(v, lane, v.groups[gi], &unlinked);
+      advance_head(v, lane, v.groups[gi], &unlinked);
       tokens |= make_ready(v, lane, gi, false);
     }
     unlock_group(v, lane, gi);

@@ -143,17 +143,23 @@ int must_be(const Journal& j, int i, bool sent_before) {
   return 2;
 }
 
+// Before a trial: messages 0 and 1 in group A (0 leased by the parent, its
+// handle in *h0), 2 in group B.
+void parent_leases_first_of_three(FifoSegment& seg, HandleRef* h0) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
+  Delivery pre[1];
+  ASSERT_EQ(fifo_receive(seg.v(), seg.lane(kParentLane), 30000, 1, pre), 1u);
+  ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
+  *h0 = HandleRef{pre[0].slot, pre[0].gen, pre[0].incarnation};
+}
+
 TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsSteps) {
   int64_t trials = 0;
   for (int64_t k = 1;; ++k) {
     FifoSegment seg;
     const SegmentView& v = seg.v();
-    // Before the trial: 0 and 1 in group A (0 leased by the parent), 2 in B.
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
-    Delivery pre[1];
-    ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 30000, 1, pre), 1u);
-    ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
-    const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
+    HandleRef h0{};
+    ASSERT_NO_FATAL_FAILURE(parent_leases_first_of_three(seg, &h0));
 
     Journal& j = seg.journal();
     bool finished = testing::run_crash_trial(k, [&] {
@@ -196,11 +202,8 @@ TEST(FifoCrashPoints, ClientKilledAtEveryPointOfItsBatches) {
   for (int64_t k = 1;; ++k) {
     FifoSegment seg;
     const SegmentView& v = seg.v();
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg.send(kParentLane, i).ok());
-    Delivery pre[1];
-    ASSERT_EQ(fifo_receive(v, seg.lane(kParentLane), 30000, 1, pre), 1u);
-    ASSERT_EQ(index_of(std::string_view(pre[0].body, pre[0].body_len)), 0);
-    const HandleRef h0{pre[0].slot, pre[0].gen, pre[0].incarnation};
+    HandleRef h0{};
+    ASSERT_NO_FATAL_FAILURE(parent_leases_first_of_three(seg, &h0));
 
     Journal& j = seg.journal();
     bool finished = testing::run_crash_trial(k, [&] {
