@@ -146,6 +146,28 @@ void advance_head(const SegmentView& v, Lane& lane, Group& g, UnlinkedSlots* u =
   }
 }
 
+// Appends slot s, its message written, to group gi's list as number seq and
+// gives it `state` (VISIBLE, or DELAYED until its due time): seq, then link,
+// then tail, then state, so recover_group can tell how far it got.
+// REQUIRES: the group's lock; lane.op names s (kSending).
+void append_to_group(const SegmentView& v, uint32_t gi, uint32_t s, uint64_t seq, uint64_t state) {
+  Group& g = v.groups[gi];
+  FifoMeta& m = v.meta(s);
+  m.seq.store(seq, std::memory_order_relaxed);
+  m.group.store(gi, std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
+  const uint32_t tail = g.tail.load(std::memory_order_relaxed);
+  if (tail == kNil)
+    g.head.store(s, std::memory_order_relaxed);
+  else
+    v.meta(tail).next.store(s, std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
+  g.tail.store(s, std::memory_order_relaxed);
+  SHMQ_CRASH_POINT();
+  v.slot(s).state.store(state, std::memory_order_release);
+  SHMQ_CRASH_POINT();
+}
+
 // First message on the list that is not deleted, or kNil.
 uint32_t first_live(const SegmentView& v, const Group& g, uint64_t* state) {
   uint32_t s = g.head.load(std::memory_order_relaxed);
@@ -508,25 +530,10 @@ Status fifo_send(const SegmentView& v, Lane& lane, const SendInput& in, std::str
     if (pending) dedup_end(v, lane, pending, kNil, 0, 0);
     return Status("OverLimit", "The queue has too many message groups with messages in them.");
   }
-  Group& g = v.groups[gi];
-  // The append: seq, then link, then tail; recover_group can tell how far it got.
   const uint64_t seq = h->fifo_seq.fetch_add(1, std::memory_order_relaxed) + 1;
-  m.seq.store(seq, std::memory_order_relaxed);
-  m.group.store(gi, std::memory_order_relaxed);
-  SHMQ_CRASH_POINT();
-  const uint32_t tail = g.tail.load(std::memory_order_relaxed);
-  if (tail == kNil)
-    g.head.store(s, std::memory_order_relaxed);
-  else
-    v.meta(tail).next.store(s, std::memory_order_relaxed);
-  SHMQ_CRASH_POINT();
-  g.tail.store(s, std::memory_order_relaxed);
-  SHMQ_CRASH_POINT();
-  if (in.delay_ms > 0)
-    slot.state.store(make_state(SlotState::kDelayed, gen, now + in.delay_ms), std::memory_order_release);
-  else
-    slot.state.store(make_state(SlotState::kVisible, gen, 0), std::memory_order_release);
-  SHMQ_CRASH_POINT();
+  append_to_group(v, gi, s, seq,
+                  in.delay_ms > 0 ? make_state(SlotState::kDelayed, gen, now + in.delay_ms)
+                                  : make_state(SlotState::kVisible, gen, 0));
   make_ready(v, lane, gi);
   unlock_group(v, lane, gi);
   lane.op.store(0, std::memory_order_relaxed);
@@ -679,33 +686,16 @@ size_t fifo_send_messages(const SegmentView& v, Lane& lane, const FifoSendEntry*
       }
       continue;
     }
-    Group& g = v.groups[gi];
     uint64_t seq = h->fifo_seq.fetch_add(k, std::memory_order_relaxed);
     for (size_t x = 0; x < k; ++x) {
       const uint32_t j = members[x];
       const uint32_t s = slots[j];
       Slot& slot = v.slot(s);
-      FifoMeta& m = v.meta(s);
       const uint32_t gen = gen_of(slot.state.load(std::memory_order_relaxed));
       lane.op.store(make_op(LaneOp::kSending, s, 0), std::memory_order_relaxed);
-      // The append: seq, then link, then tail; recover_group can tell how far it got.
-      m.seq.store(++seq, std::memory_order_relaxed);
-      m.group.store(gi, std::memory_order_relaxed);
-      SHMQ_CRASH_POINT();
-      const uint32_t tail = g.tail.load(std::memory_order_relaxed);
-      if (tail == kNil)
-        g.head.store(s, std::memory_order_relaxed);
-      else
-        v.meta(tail).next.store(s, std::memory_order_relaxed);
-      SHMQ_CRASH_POINT();
-      g.tail.store(s, std::memory_order_relaxed);
-      SHMQ_CRASH_POINT();
-      if (e[j].in.delay_ms > 0)
-        slot.state.store(make_state(SlotState::kDelayed, gen, sent_at[j] + e[j].in.delay_ms),
-                         std::memory_order_release);
-      else
-        slot.state.store(make_state(SlotState::kVisible, gen, 0), std::memory_order_release);
-      SHMQ_CRASH_POINT();
+      append_to_group(v, gi, s, ++seq,
+                      e[j].in.delay_ms > 0 ? make_state(SlotState::kDelayed, gen, sent_at[j] + e[j].in.delay_ms)
+                                           : make_state(SlotState::kVisible, gen, 0));
       res[j] = FifoSendOutput{s, slot.incarnation.load(std::memory_order_relaxed), seq, false};
     }
     tokens |= make_ready(v, lane, gi, false);
