@@ -844,6 +844,9 @@ bool mark_deleted_in_group(const SegmentView& v, uint32_t gi, const HandleRef& h
     if (gen_of(st) != h.gen) *result = expired_handle();
     return false;
   }
+  // Unlinked and freed (or claimed again, its incarnation not yet bumped):
+  // the message is gone, and SQS answers a repeated delete with success.
+  if (!live_message(state_of(st))) return false;
   if (state_of(st) != SlotState::kLeased || gen_of(st) != h.gen || value_of(st) <= queue_clock_ms(v.header)) {
     *result = expired_handle();
     return false;

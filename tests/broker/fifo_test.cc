@@ -113,6 +113,39 @@ TEST(Fifo, ExpiredLeaseBringsTheHeadBackFirst) {
   for (const auto& m : again) EXPECT_EQ(m.receive_count, m.body == "m3" ? 1u : 2u);
 }
 
+// SQS answers a repeated delete with the same handle with success, also on a
+// FIFO queue, and also once the message's slot has gone back to the queue.
+TEST(Fifo, DeletingTwiceWithTheSameHandleIsNoError) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = make_fifo(*client, "twice.fifo");
+  ASSERT_TRUE(q);
+  for (int i = 0; i < 4; ++i) send_ok(*q, "m" + std::to_string(i), "g", "d" + std::to_string(i));
+  auto head = receive_now(*q, 1);
+  ASSERT_EQ(bodies(head), (std::vector<std::string>{"m0"}));
+  ASSERT_TRUE(q->remove(head[0].receipt_handle).ok());  // the head: its slot is freed at once
+  Status again = q->remove(head[0].receipt_handle);
+  EXPECT_TRUE(again.ok()) << again.to_string();
+
+  // The batch path: twice in one batch and again in a second one.
+  auto two = receive_now(*q, 2);
+  ASSERT_EQ(bodies(two), (std::vector<std::string>{"m1", "m2"}));
+  const ReceiptHandle h1 = two[0].receipt_handle, h2 = two[1].receipt_handle;
+  const ReceiptHandle once[] = {h2, h1, h1}, twice[] = {h1, h2};
+  Status st[3];
+  auto first = q->remove_batch(once, st);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  for (const Status& s : st) EXPECT_TRUE(s.ok()) << s.to_string();
+  auto second = q->remove_batch(twice, std::span<Status>(st, 2));
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_EQ(second.value(), 2u);
+  for (const Status& s : std::span<Status>(st, 2)) EXPECT_TRUE(s.ok()) << s.to_string();
+
+  // Nothing was deleted twice: the group goes on with its last message.
+  auto rest = receive_now(*q, 10);
+  EXPECT_EQ(bodies(rest), (std::vector<std::string>{"m3"}));
+}
+
 TEST(Fifo, ChangeVisibilityToZeroReleasesTheGroup) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
