@@ -102,7 +102,6 @@ bool deleted_in_group(uint64_t st) {
   return state_of(st) == SlotState::kDeleted && value_of(st) == kDeletedInGroup;
 }
 
-
 // The slots a delete batch took off its groups' lists, returned to their free
 // rings together at the end of the batch (free_slots: one claim per class).
 struct UnlinkedSlots {
