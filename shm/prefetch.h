@@ -1,14 +1,15 @@
 // Prefetch hints for the cache lines a step is about to touch.
 //
 // In a send -> receive -> delete cycle between two cores, most of the time is
-// cache lines moving from the other core (the ring cell, the slot line, the
-// payload). Loaded one after another, each transfer waits for the one
-// before: the slot line is read only after the ring claim (a locked CAS)
-// completes, the payload only after the lease CAS. A prefetch issued as soon
-// as the address is known lets those transfers overlap; prefetches are not
-// ordered by locked instructions. They change no state, so a prefetch of
-// something another process changes meanwhile costs a wasted transfer, never
-// a wrong result.
+// cache lines moving from the other core or from memory (ring cells, slot
+// lines, payloads). Loaded one after another, each transfer waits for the one
+// before. A prefetch issued as soon as the address is known lets them
+// overlap; prefetches are not ordered by locked instructions. Used only where
+// it measured a gain (bench/RESULTS.md): a receive fetches the slot and
+// payload it is about to lease and the free-ring cell its delete will push; a
+// batched claim fetches every claimed slot and payload. They change no state,
+// so a prefetch of something another process changes meanwhile costs a
+// wasted transfer, never a wrong result.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,8 @@ inline void prefetch_for_write(const void* p) {
 inline void prefetch_for_read(const void* p) { __builtin_prefetch(p, 0); }
 
 // What a receive of slot s touches: the slot line (leased by CAS) and the
-// first two lines of the payload (read). Ignores an out-of-range index.
+// first two lines of the payload (read by the caller). Ignores an
+// out-of-range index.
 inline void prefetch_to_receive(const SegmentView& v, uint64_t s) {
   if (s >= v.total_slots()) return;
   prefetch_for_write(&v.slot(uint32_t(s)));

@@ -35,8 +35,7 @@ void claim_class(const SegmentView& v, Lane& lane, uint32_t c, const uint32_t* w
     const size_t m = ring_pop_batch(v.free[c], lane, got, n - done, [&](const uint64_t* vals, size_t m) {
       // The slots and payloads are cold or on the consumer's core: start
       // every transfer before the first is waited for (prefetch.h).
-      for (size_t i = 0; i < m; ++i)
-        if (vals[i] >= k.first_slot && vals[i] < uint64_t(k.first_slot) + k.count) prefetch_to_send(v, vals[i]);
+      for (size_t i = 0; i < m; ++i) prefetch_to_send(v, vals[i]);  // skips a tombstone
       for (size_t i = 0; i < m; ++i) {
         const uint64_t s = vals[i];
         // A tombstone (a cell voided after a death) or a corrupt value: skip.

@@ -80,9 +80,6 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_
   };
   for (uint32_t c = 0; c < kNumClasses && !got; ++c) {
     if (h->classes[c].payload_capacity < need) continue;
-    // The slot and payload lines come from the consumer that freed the slot:
-    // fetch them while the pop runs (prefetch.h).
-    if (uint64_t next = 0; ring_peek(v.free[c], &next)) prefetch_to_send(v, next);
     // A tombstone (a cell the broker voided after a death) is skipped.
     while ((got = ring_pop(v.free[c], lane, &value, record)) && value == kTombstone)
       lane.op.store(0, std::memory_order_relaxed);
@@ -226,7 +223,8 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
                         slot.sender_uid.load(std::memory_order_relaxed)};
   };
   // The first entry's slot and payload lines come from the producer's core:
-  // fetch them while the claim runs (prefetch.h).
+  // fetch them while the claim runs, so the caller's read of the body finds
+  // them (prefetch.h).
   if (uint64_t e = 0; max > 0 && ring_peek(v.ready, &e)) prefetch_to_receive(v, entry_slot(e));
   // One claim takes as many published entries as are wanted; entries that
   // turn out stale are skipped, so claim again until max or the ring is empty.
