@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,7 @@ Status validate_message_size(size_t body_size, size_t attributes_size, size_t ma
 // Batch entry ids: 1..80 of [A-Za-z0-9_-] (InvalidBatchEntryId), distinct
 // (BatchEntryIdsNotDistinct), 1..10 entries (EmptyBatchRequest,
 // TooManyEntriesInBatchRequest).
+Status validate_batch_ids(std::span<const std::string_view> ids);
 Status validate_batch_ids(const std::vector<std::string>& ids);
 
 // MessageGroupId / MessageDeduplicationId / ReceiveRequestAttemptId: 1..128

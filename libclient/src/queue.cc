@@ -284,10 +284,14 @@ void add_failure(SendBatchResult* result, const SendBatchEntry& e, Status s, boo
 }  // namespace
 
 Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& entries) {
-  std::vector<std::string> ids;
-  ids.reserve(entries.size());
-  for (const auto& e : entries) ids.push_back(e.id);
-  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  if (entries.size() > size_t(shm::kMaxBatchEntries)) {  // the error names the count
+    const std::vector<std::string_view> all(entries.size());
+    return shm::validate_batch_ids(std::span<const std::string_view>(all));
+  }
+  std::string_view ids[shm::kMaxBatchEntries];
+  for (size_t i = 0; i < entries.size(); ++i) ids[i] = entries[i].id;
+  if (Status s = shm::validate_batch_ids(std::span<const std::string_view>(ids, entries.size())); !s.ok())
+    return s;
   size_t total = 0;
   for (const auto& e : entries) total += e.body.size() + shm::message_attributes_size(e.attributes);
   if (total > size_t(shm::kMaxMaximumMessageSize))
@@ -570,10 +574,14 @@ Result<BatchResult> for_each_handle(const std::vector<BatchHandleEntry>& entries
 }  // namespace
 
 Result<BatchResult> Queue::remove_batch(const std::vector<BatchHandleEntry>& entries) {
-  std::vector<std::string> ids;
-  ids.reserve(entries.size());
-  for (const auto& e : entries) ids.push_back(e.id);
-  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  if (entries.size() > size_t(shm::kMaxBatchEntries)) {  // the error names the count
+    const std::vector<std::string_view> all(entries.size());
+    return shm::validate_batch_ids(std::span<const std::string_view>(all));
+  }
+  std::string_view ids[shm::kMaxBatchEntries];
+  for (size_t i = 0; i < entries.size(); ++i) ids[i] = entries[i].id;
+  if (Status s = shm::validate_batch_ids(std::span<const std::string_view>(ids, entries.size())); !s.ok())
+    return s;
   // Parse every handle, then remove the valid ones in one batched step.
   ReceiptHandle handles[shm::kMaxBatchEntries];
   Status st[shm::kMaxBatchEntries];

@@ -282,7 +282,7 @@ TEST(MessageSize, LimitIsInclusiveWithSqsText) {
 // -------------------------------------------------------------------- batches
 
 TEST(BatchIds, CountRules) {
-  Status empty = validate_batch_ids({});
+  Status empty = validate_batch_ids(std::vector<std::string>{});
   EXPECT_EQ(empty.code(), "EmptyBatchRequest");
   std::vector<std::string> ids;
   for (int i = 0; i < 10; ++i) ids.push_back("id" + std::to_string(i));
@@ -307,6 +307,13 @@ TEST(BatchIds, IdCharsetLengthAndDistinctness) {
   EXPECT_EQ(dup.code(), "BatchEntryIdsNotDistinct");
   EXPECT_EQ(dup.message(), "Id a repeated.");
   EXPECT_TRUE(validate_batch_ids({"a", "A"}).ok());  // ids are case-sensitive
+  // The check compares length and last character before the whole id.
+  EXPECT_TRUE(validate_batch_ids({"a-1", "b-1", "a_1", "a-2"}).ok());
+  Status late = validate_batch_ids({"x", "entry-0001", "entry-0002", "entry-0001"});
+  EXPECT_EQ(late.code(), "BatchEntryIdsNotDistinct");
+  EXPECT_EQ(late.message(), "Id entry-0001 repeated.");
+  const std::string_view views[] = {"q", "r", "q"};
+  EXPECT_EQ(validate_batch_ids(std::span<const std::string_view>(views)).code(), "BatchEntryIdsNotDistinct");
 }
 
 // --------------------------------------------------------------------- tokens
