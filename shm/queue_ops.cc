@@ -232,6 +232,9 @@ size_t receive_messages(const SegmentView& v, Lane& lane, uint64_t visibility_ms
     uint64_t e[kMaxBatchClaim];
     const size_t want = std::min<size_t>(max - n, kMaxBatchClaim);
     if (ring_pop_batch(v.ready, lane, e, want, [&](const uint64_t* es, size_t m) {
+          // A batch: every slot and payload line in flight before the
+          // first lease CAS waits for its own.
+          for (size_t i = 1; i < m; ++i) prefetch_to_receive(v, entry_slot(es[i]));
           for (size_t i = 0; i < m; ++i) lease(es[i]);
         }) == 0)
       break;
