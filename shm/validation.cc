@@ -49,7 +49,10 @@ bool is_id_char(char c) {
          c == '-';
 }
 bool is_id(std::string_view s, size_t max_length) {
-  return !s.empty() && s.size() <= max_length && std::all_of(s.begin(), s.end(), is_id_char);
+  if (s.empty() || s.size() > max_length) return false;
+  for (char c : s)  // a loop, not all_of(is_id_char): that called through a pointer per character
+    if (!is_id_char(c)) return false;
+  return true;
 }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
