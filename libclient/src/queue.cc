@@ -275,6 +275,19 @@ Result<SendResult> Queue::send_deferred(std::string_view body, const SendOptions
 }
 
 namespace {
+// The batch rules on the entries' ids (shm::validate_batch_ids), read in
+// place: no copy of the ids on the data path.
+template <class Entry>
+Status check_batch_ids(const std::vector<Entry>& entries) {
+  if (entries.size() > size_t(shm::kMaxBatchEntries)) {  // the error names the count
+    const std::vector<std::string_view> all(entries.size());
+    return shm::validate_batch_ids(std::span<const std::string_view>(all));
+  }
+  std::string_view ids[shm::kMaxBatchEntries];
+  for (size_t i = 0; i < entries.size(); ++i) ids[i] = entries[i].id;
+  return shm::validate_batch_ids(std::span<const std::string_view>(ids, entries.size()));
+}
+
 void add_failure(SendBatchResult* result, const SendBatchEntry& e, Status s, bool fifo) {
   if (s.code() == "MissingParameter" && fifo && e.message_group_id.empty())  // SQS, in a batch
     s = Status("InvalidParameterValue", s.message());
@@ -284,14 +297,7 @@ void add_failure(SendBatchResult* result, const SendBatchEntry& e, Status s, boo
 }  // namespace
 
 Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& entries) {
-  if (entries.size() > size_t(shm::kMaxBatchEntries)) {  // the error names the count
-    const std::vector<std::string_view> all(entries.size());
-    return shm::validate_batch_ids(std::span<const std::string_view>(all));
-  }
-  std::string_view ids[shm::kMaxBatchEntries];
-  for (size_t i = 0; i < entries.size(); ++i) ids[i] = entries[i].id;
-  if (Status s = shm::validate_batch_ids(std::span<const std::string_view>(ids, entries.size())); !s.ok())
-    return s;
+  if (Status s = check_batch_ids(entries); !s.ok()) return s;
   size_t total = 0;
   for (const auto& e : entries) total += e.body.size() + shm::message_attributes_size(e.attributes);
   if (total > size_t(shm::kMaxMaximumMessageSize))
@@ -558,9 +564,7 @@ Status Queue::change_visibility(std::string_view receipt_handle, int visibility_
 namespace {
 template <class Op>
 Result<BatchResult> for_each_handle(const std::vector<BatchHandleEntry>& entries, Op op) {
-  std::vector<std::string> ids;
-  for (const auto& e : entries) ids.push_back(e.id);
-  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
+  if (Status s = check_batch_ids(entries); !s.ok()) return s;
   BatchResult r;
   for (const auto& e : entries) {
     Status s = op(e);
@@ -574,14 +578,7 @@ Result<BatchResult> for_each_handle(const std::vector<BatchHandleEntry>& entries
 }  // namespace
 
 Result<BatchResult> Queue::remove_batch(const std::vector<BatchHandleEntry>& entries) {
-  if (entries.size() > size_t(shm::kMaxBatchEntries)) {  // the error names the count
-    const std::vector<std::string_view> all(entries.size());
-    return shm::validate_batch_ids(std::span<const std::string_view>(all));
-  }
-  std::string_view ids[shm::kMaxBatchEntries];
-  for (size_t i = 0; i < entries.size(); ++i) ids[i] = entries[i].id;
-  if (Status s = shm::validate_batch_ids(std::span<const std::string_view>(ids, entries.size())); !s.ok())
-    return s;
+  if (Status s = check_batch_ids(entries); !s.ok()) return s;
   // Parse every handle, then remove the valid ones in one batched step.
   ReceiptHandle handles[shm::kMaxBatchEntries];
   Status st[shm::kMaxBatchEntries];
