@@ -29,6 +29,7 @@ void claim_class(const SegmentView& v, Lane& lane, uint32_t c, const uint32_t* w
   const SizeClass& k = v.header->classes[c];
   const uint32_t me = lane_index(v, lane);
   size_t done = 0;
+  int waits = 0;
   while (done < n) {
     uint64_t got[kMaxBatchClaim];
     size_t served = done;
@@ -49,7 +50,10 @@ void claim_class(const SegmentView& v, Lane& lane, uint32_t c, const uint32_t* w
         slots[want[served++]] = uint32_t(s);
       }
     });
-    if (m == 0) return;  // the class is empty
+    if (m == 0) {
+      if (wait_for_push(v.free[c], &waits)) continue;  // a delete between its steps
+      return;                                         // the class is empty
+    }
     done = served;
   }
 }

@@ -1,5 +1,8 @@
 #include "shm/queue_ops.h"
 
+#include <immintrin.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -71,6 +74,18 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
             [&] { lane.op.store(0, std::memory_order_relaxed); });
 }
 
+bool wait_for_push(const RingView& r, int* waits) {
+  if (*waits >= kPushWaits || ring_size(r) == 0) return false;
+  // A pusher that runs finishes within nanoseconds: spin first; one that
+  // was preempted needs the CPU, so yield after that.
+  if (++*waits <= kPushWaits / 2) {
+    for (int i = 0; i < 32; ++i) _mm_pause();
+  } else {
+    sched_yield();
+  }
+  return true;
+}
+
 Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_out) {
   Header* h = v.header;
   uint64_t value = 0;
@@ -78,11 +93,14 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_
   auto record = [&](uint64_t s) {
     lane.op.store(make_op(LaneOp::kSending, uint32_t(s), 0), std::memory_order_relaxed);
   };
+  int waits = 0;
   for (uint32_t c = 0; c < kNumClasses && !got; ++c) {
     if (h->classes[c].payload_capacity < need) continue;
-    // A tombstone (a cell the broker voided after a death) is skipped.
-    while ((got = ring_pop(v.free[c], lane, &value, record)) && value == kTombstone)
-      lane.op.store(0, std::memory_order_relaxed);
+    do {
+      // A tombstone (a cell the broker voided after a death) is skipped.
+      while ((got = ring_pop(v.free[c], lane, &value, record)) && value == kTombstone)
+        lane.op.store(0, std::memory_order_relaxed);
+    } while (!got && wait_for_push(v.free[c], &waits));
   }
   if (!got)
     return Status("OverLimit", "The queue is full: no free slot can hold a message of " +

@@ -1,9 +1,12 @@
 // The slot state machine, one transition at a time, on a segment in this
 // process's memory (no broker): what each step leaves in the state word, and
 // which handles each state accepts.
+#include <sched.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -80,6 +83,68 @@ TEST_F(SlotStateTest, FreeRingPushAndPopPositionsAtRestAreLinesApart) {
       EXPECT_NE(line(head), line(tail)) << "class " << c;
     }
   }
+}
+
+// A delete half done: slot s is FREE and its free-ring push has claimed the
+// tail but not published the cell -- where a deleting process stops when the
+// scheduler preempts it between the two steps. Returns the claimed position.
+uint64_t half_done_free(const SegmentView& v, uint32_t s, uint32_t deleted_gen) {
+  v.slot(s).state.store(make_state(SlotState::kFree, next_gen(deleted_gen), 0));
+  const RingView& r = v.free[v.class_of(s)];
+  const uint64_t pos = r.pos->tail.fetch_add(1);
+  r.cells[pos & r.mask].data.store(s);
+  return pos;
+}
+
+TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
+  // The sender and the thread that finishes the push share one CPU, so the
+  // push completes only if the send gives the CPU away while it waits
+  // (queue_ops.h: wait_for_push). Answering OverLimit at once fails here.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  SendInput in;
+  in.body = "x";
+  while (send_message(v_, lane(), in, nullptr).ok()) {
+  }
+  Delivery d = receive();
+  const RingView& r = v_.free[v_.class_of(d.slot)];
+  const uint64_t pos = half_done_free(v_, d.slot, d.gen);
+  std::atomic<bool> sending{false};
+  std::thread finisher([&] {
+    while (!sending.load()) sched_yield();
+    r.cells[pos & r.mask].seq.store(pos + 1, std::memory_order_release);  // the push's second step
+  });
+  sending.store(true);
+  SendOutput out{};
+  const Status st = send_message(v_, lane(), in, &out);
+  finisher.join();
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(out.slot, d.slot);
+  EXPECT_EQ(ring_size(r), 0u);
+}
+
+TEST_F(SlotStateTest, SendGivesUpOnAFreeThatNeverCompletes) {
+  // A deleter killed between its steps leaves the cell to the broker's
+  // repair; a send meanwhile answers OverLimit (bounded wait) and changes
+  // nothing.
+  SendInput in;
+  in.body = "x";
+  while (send_message(v_, lane(), in, nullptr).ok()) {
+  }
+  Delivery d = receive();
+  const RingView& r = v_.free[v_.class_of(d.slot)];
+  const uint64_t pos = half_done_free(v_, d.slot, d.gen);
+  EXPECT_EQ(send_message(v_, lane(), in, nullptr).code(), "OverLimit");
+  EXPECT_EQ(r.pos->head.load(), pos);
+  EXPECT_EQ(r.pos->tail.load(), pos + 1);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(lane().op.load(), 0u);
+  EXPECT_EQ(lane().intent.load(), 0u);
 }
 
 TEST_F(SlotStateTest, AttachRejectsCorruptHeaders) {
