@@ -6,12 +6,14 @@
 # probe before and after) and its ratio to the baseline of the same round.
 #
 #   bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C]
-#                 [--receiver spin|poll] [--build-dir DIR]
+#                 [--receiver spin|poll] [--remove each|batch] [--build-dir DIR]
 #
 # Defaults: 2 rounds of 2 s runs, 1 producer x 4 consumers (the issue's
 # "100 groups and 4 consumers"), spinning receivers. With more processes than
 # CPUs, spinning consumers take CPU from the producer: --receiver poll (long
-# polls that sleep) shows the queues without that effect.
+# polls that sleep) shows the queues without that effect. --remove batch: the
+# consumers delete what one receive returned with one remove_batch (batch 10
+# rows; both queues).
 # Writes bench/results/<date>-fifo.jsonl too.
 set -euo pipefail
 
@@ -23,6 +25,7 @@ DURATION=2
 PRODUCERS=1
 CONSUMERS=4
 RECEIVER=spin
+REMOVE=each
 while (($#)); do
   case "$1" in
     --rounds) ROUNDS="$2"; shift ;;
@@ -30,8 +33,9 @@ while (($#)); do
     --producers) PRODUCERS="$2"; shift ;;
     --consumers) CONSUMERS="$2"; shift ;;
     --receiver) RECEIVER="$2"; shift ;;
+    --remove) REMOVE="$2"; shift ;;
     --build-dir) BUILD="$2"; shift ;;
-    *) echo "usage: bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C] [--receiver spin|poll] [--build-dir DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/fifo.sh [--rounds N] [--duration S] [--producers P] [--consumers C] [--receiver spin|poll] [--remove each|batch] [--build-dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -45,7 +49,7 @@ OUT="bench/results/$(date +%Y-%m-%d-%H%M%S)-fifo.jsonl"
 
 run() {  # prints one JSON record
   timeout 300 "$BENCH" throughput --producers "$PRODUCERS" --consumers "$CONSUMERS" \
-    --receiver "$RECEIVER" --duration "$DURATION" --json "$@" 2>/dev/null | tee -a "$OUT"
+    --receiver "$RECEIVER" --remove "$REMOVE" --duration "$DURATION" --json "$@" 2>/dev/null | tee -a "$OUT"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
