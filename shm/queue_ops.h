@@ -51,11 +51,10 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot)
 // After a pop of free ring `r` found nothing: true when a push has claimed
 // the head position but not published it yet -- a delete between its two
 // steps, most often one the scheduler preempted there -- and *waits allows
-// another try, after a short spin (the first half) or a yield of the CPU. With the queue at its limit every
-// claim meets the cell the last delete pushed, and answering OverLimit there
-// (a queue that is not full) turned 2 producers x 2 consumers on 2 CPUs into
-// a collapse, 1-2 M/s instead of 6 (bench/RESULTS.md, session 13). Bounded
-// (kPushWaits): a pusher that died there leaves the cell to the broker.
+// another try, after a short spin (the first half) or a yield of the CPU.
+// Without it a send on a queue at its limit answered OverLimit while a slot
+// was being freed. Bounded (kPushWaits): a pusher that died there leaves the
+// cell to the broker's repair.
 inline constexpr int kPushWaits = 8;
 bool wait_for_push(const RingView& r, int* waits);
 // Writes attributes and body at payload offset `prefix` and the slot's
