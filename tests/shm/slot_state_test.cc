@@ -56,6 +56,23 @@ class SlotStateTest : public ::testing::Test {
     return d;
   }
 
+  // Sends until the queue is full, leases one message and leaves its delete
+  // half done: the slot FREE and its free-ring push claimed at the tail but
+  // not published -- where a deleting process stops when the scheduler
+  // preempts it between the two steps. Returns the claimed position.
+  uint64_t fill_and_half_free(Delivery* d) {
+    SendInput in;
+    in.body = "x";
+    while (send_message(v_, lane(), in, nullptr).ok()) {
+    }
+    *d = receive();
+    v_.slot(d->slot).state.store(make_state(SlotState::kFree, next_gen(d->gen), 0));
+    const RingView& r = v_.free[v_.class_of(d->slot)];
+    const uint64_t pos = r.pos->tail.fetch_add(1);
+    r.cells[pos & r.mask].data.store(d->slot);
+    return pos;
+  }
+
   size_t size_ = 0;
   void* base_ = nullptr;
   SegmentView v_;
@@ -85,17 +102,6 @@ TEST_F(SlotStateTest, FreeRingPushAndPopPositionsAtRestAreLinesApart) {
   }
 }
 
-// A delete half done: slot s is FREE and its free-ring push has claimed the
-// tail but not published the cell -- where a deleting process stops when the
-// scheduler preempts it between the two steps. Returns the claimed position.
-uint64_t half_done_free(const SegmentView& v, uint32_t s, uint32_t deleted_gen) {
-  v.slot(s).state.store(make_state(SlotState::kFree, next_gen(deleted_gen), 0));
-  const RingView& r = v.free[v.class_of(s)];
-  const uint64_t pos = r.pos->tail.fetch_add(1);
-  r.cells[pos & r.mask].data.store(s);
-  return pos;
-}
-
 TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
   // The sender and the thread that finishes the push share one CPU, so the
   // push completes only if the send gives the CPU away while it waits
@@ -106,13 +112,11 @@ TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
   cpu_set_t before;
   ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
   ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  Delivery d;
+  const uint64_t pos = fill_and_half_free(&d);
+  const RingView& r = v_.free[v_.class_of(d.slot)];
   SendInput in;
   in.body = "x";
-  while (send_message(v_, lane(), in, nullptr).ok()) {
-  }
-  Delivery d = receive();
-  const RingView& r = v_.free[v_.class_of(d.slot)];
-  const uint64_t pos = half_done_free(v_, d.slot, d.gen);
   std::atomic<bool> sending{false};
   std::thread finisher([&] {
     while (!sending.load()) sched_yield();
@@ -132,13 +136,11 @@ TEST_F(SlotStateTest, SendGivesUpOnAFreeThatNeverCompletes) {
   // A deleter killed between its steps leaves the cell to the broker's
   // repair; a send meanwhile answers OverLimit (bounded wait) and changes
   // nothing.
+  Delivery d;
+  const uint64_t pos = fill_and_half_free(&d);
+  const RingView& r = v_.free[v_.class_of(d.slot)];
   SendInput in;
   in.body = "x";
-  while (send_message(v_, lane(), in, nullptr).ok()) {
-  }
-  Delivery d = receive();
-  const RingView& r = v_.free[v_.class_of(d.slot)];
-  const uint64_t pos = half_done_free(v_, d.slot, d.gen);
   EXPECT_EQ(send_message(v_, lane(), in, nullptr).code(), "OverLimit");
   EXPECT_EQ(r.pos->head.load(), pos);
   EXPECT_EQ(r.pos->tail.load(), pos + 1);
