@@ -411,7 +411,9 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                                         {"cells_voided", k.cells_voided.load()},
                                         {"cells_released", k.cells_released.load()},
                                         {"slots_reclaimed", k.slots_reclaimed.load()},
-                                        {"entries_republished", k.entries_republished.load()}}}});
+                                        {"entries_republished", k.entries_republished.load()},
+                                        {"free_push_waits", k.free_push_waits.load()},
+                                        {"slots_lost", k.slots_lost.load()}}}});
       }
       return json{{"ok", true},
                   {"stats", {{"queues", queues},

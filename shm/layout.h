@@ -306,6 +306,9 @@ struct Counters {  // broker writes; `shmq stats` prints them
   std::atomic<uint64_t> slots_reclaimed;    // half-written or half-freed slots returned
   std::atomic<uint64_t> entries_republished;  // visible slots pushed again after a death
   std::atomic<uint64_t> purged;
+  // Written by any lane, on a slow path only (queue_ops.h, CellWait):
+  std::atomic<uint64_t> free_push_waits;  // free-ring pushes that waited for a popper's cell
+  std::atomic<uint64_t> slots_lost;       // ... and gave up: FREE slots left in no ring
 };
 
 // ---------------------------------------------------------------------------

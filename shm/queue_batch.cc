@@ -92,6 +92,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       gens[m++] = free_gens[i];
     }
     size_t pushed = 0;
+    CellWait w;
     while (pushed < m) {
       const size_t k = ring_push_batch(
           v.free[c], lane, vals + pushed, m - pushed,
@@ -100,9 +101,16 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
                 .state.store(make_state(SlotState::kFree, gens[pushed + i], 0), std::memory_order_release);
           },
           [] {});
-      // The ring has a cell for every slot of its class; a cell not yet free
-      // is one a popper has claimed and is about to release.
-      if (k == 0) _mm_pause();
+      // The ring has a cell for every slot of its class twice over; a cell
+      // not yet free is one a popper claimed a lap ago (CellWait). The
+      // slots not pushed when patience runs out stay DELETED(lane): lost.
+      if (k == 0) {
+        if (!w.waited()) v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
+        if (!w.wait()) {
+          v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
+          break;
+        }
+      }
       pushed += k;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -46,12 +47,23 @@ void notify_receivers(Header* h) {
 
 void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t gen) {
   lane.op.store(make_op(LaneOp::kPublishing, slot, gen), std::memory_order_relaxed);
-  bool pushed = ring_push(v.ready, lane, make_entry(slot, gen),
-                          [&] { lane.op.store(0, std::memory_order_relaxed); });
+  // The ring holds twice as many cells as there are slots, so a push fails
+  // only on a cell a receiver claimed a lap ago and has not released (as on
+  // a free ring, queue_ops.h: CellWait) or behind a pile of stale entries.
+  // Wait a little for the first, as a parked message waits a broker tick.
+  bool pushed = false;
+  for (int waits = 0;;) {
+    pushed = ring_push(v.ready, lane, make_entry(slot, gen), [&] { lane.op.store(0, std::memory_order_relaxed); });
+    if (pushed || ++waits > kPushWaits) break;
+    if (waits <= kPushWaits / 2) {
+      for (int i = 0; i < 32; ++i) _mm_pause();
+    } else {
+      sched_yield();
+    }
+  }
   if (!pushed) {
-    // The ring holds twice as many cells as there are slots, so this needs a
-    // pile of stale entries. Park the message as due-now DELAYED: the
-    // broker's timer publishes it on its next tick.
+    // Park the message as due-now DELAYED: the broker's timer publishes it
+    // on its next tick.
     Slot& s = v.slot(slot);
     uint64_t expect = make_state(SlotState::kVisible, gen, 0);
     s.state.compare_exchange_strong(expect,
@@ -69,9 +81,40 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
   SHMQ_CRASH_POINT();
   v.slot(slot).state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
   SHMQ_CRASH_POINT();
-  // The free ring has a cell for every slot of its class, so it never fills.
-  ring_push(v.free[v.class_of(slot)], lane, slot,
-            [&] { lane.op.store(0, std::memory_order_relaxed); });
+  push_free_slot(v, lane, slot);
+}
+
+bool CellWait::wait() {
+  ++tries_;
+  if (tries_ <= 4) {  // a popper that runs releases its cell within nanoseconds
+    for (int i = 0; i < 32; ++i) _mm_pause();
+    return true;
+  }
+  if (tries_ <= 64) {  // one that was preempted needs the CPU
+    sched_yield();
+    return true;
+  }
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const uint64_t ns = uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
+  if (deadline_ns_ == 0) deadline_ns_ = ns + kCellPatienceMs * 1000000u;
+  if (ns > deadline_ns_) return false;
+  const timespec nap{0, 50 * 1000};
+  nanosleep(&nap, nullptr);
+  return true;
+}
+
+void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
+  const RingView& r = v.free[v.class_of(slot)];
+  CellWait w;
+  while (!ring_push(r, lane, slot, [&] { lane.op.store(0, std::memory_order_relaxed); })) {
+    if (!w.waited()) v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
+    if (!w.wait()) {
+      v.header->counters.slots_lost.fetch_add(1, std::memory_order_relaxed);
+      lane.op.store(0, std::memory_order_relaxed);
+      return;
+    }
+  }
 }
 
 bool wait_for_push(const RingView& r, int* waits) {
@@ -157,7 +200,7 @@ void release_reserved_slot(const SegmentView& v, Lane& lane, uint32_t s) {
   const uint32_t g = next_gen(gen_of(slot.state.load(std::memory_order_acquire)));
   lane.op.store(make_op(LaneOp::kFreeing, s, g), std::memory_order_relaxed);
   slot.state.store(make_state(SlotState::kFree, g, 0), std::memory_order_release);
-  ring_push(v.free[v.class_of(s)], lane, s, [&] { lane.op.store(0, std::memory_order_relaxed); });
+  push_free_slot(v, lane, s);
 }
 
 Status send_message(const SegmentView& v, Lane& lane, const SendInput& in, SendOutput* out) {

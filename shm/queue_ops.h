@@ -57,6 +57,33 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot)
 // cell to the broker's repair.
 inline constexpr int kPushWaits = 8;
 bool wait_for_push(const RingView& r, int* waits);
+
+// A push that found its tail cell not yet released: a popper claimed that
+// cell a whole lap ago and has not finished (ring.h). A free ring has a cell
+// for every slot of its class twice over, so this is the only way its push
+// fails -- and it does, under load: when the queue runs full every send pops
+// from the small classes' rings, which lap within one preempted popper's
+// timeslice. Such a push must wait, never give up at once: a FREE slot in no
+// ring is lost to the queue for good. wait() spins, then yields, then sleeps
+// (50 us), and answers false once kCellPatienceMs have passed -- time for the
+// broker to repair a popper that died there; only a broker that is down too
+// (or a popper stopped by a debugger) outlasts it.
+inline constexpr uint64_t kCellPatienceMs = 2000;
+class CellWait {
+ public:
+  bool wait();
+  bool waited() const { return tries_ != 0; }
+
+ private:
+  int tries_ = 0;
+  uint64_t deadline_ns_ = 0;
+};
+
+// Lists FREE slot `slot` in its class's free ring and clears lane.op (which
+// names the slot, kFreeing, until the push is published). Waits out a cell
+// not yet released (CellWait); when patience runs out the slot is counted in
+// counters.slots_lost and the op cleared.
+void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot);
 // Writes attributes and body at payload offset `prefix` and the slot's
 // fields; returns the queue-clock time it stamped.
 uint64_t write_message(const SegmentView& v, uint32_t slot, uint32_t prefix, const SendInput& in);

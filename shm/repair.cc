@@ -220,7 +220,7 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
         } else if (!freed_by_intent && k == SlotState::kFree && gen_of(st) == op_g) {
           Lane& b = broker_lane(v);
           b.op.store(make_op(LaneOp::kFreeing, op_s, op_g), std::memory_order_relaxed);
-          ring_push(v.free[v.class_of(op_s)], b, op_s, [&] { b.op.store(0, std::memory_order_relaxed); });
+          push_free_slot(v, b, op_s);
           counters.slots_reclaimed.fetch_add(1, std::memory_order_relaxed);
         }
         break;

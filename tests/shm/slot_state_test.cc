@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "shm/queue_batch.h"
 #include "shm/queue_ops.h"
 #include "shm/repair.h"
 #include "shm/ring.h"
@@ -71,6 +72,49 @@ class SlotStateTest : public ::testing::Test {
     const uint64_t pos = r.pos->tail.fetch_add(1);
     r.cells[pos & r.mask].data.store(d->slot);
     return pos;
+  }
+
+  // A popper claims class 0's free-ring head cell and stalls there (as one
+  // preempted between its claim and its release); sends and deletes then go
+  // round the ring until its tail reaches that cell again, a lap later.
+  // Returns a leased message whose delete will push onto that very cell.
+  Delivery lap_a_stalled_pop(uint64_t* stalled) {
+    const RingView& r = v_.free[0];
+    *stalled = r.pos->head.fetch_add(1);
+    while (r.pos->tail.load() < *stalled + r.mask + 1) {
+      send("x");
+      Delivery d = receive();
+      EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+    }
+    SendOutput o = send("x");
+    EXPECT_EQ(v_.class_of(o.slot), 0u);
+    return receive();
+  }
+  void release_stalled_pop(uint64_t pos) {
+    const RingView& r = v_.free[0];
+    r.cells[pos & r.mask].seq.store(pos + r.mask + 1, std::memory_order_release);
+  }
+  // Runs `remove` on a thread, checks it waits for the stalled cell, then
+  // releases the cell; what `remove` freed must be listed afterwards.
+  template <class Remove>
+  void expect_remove_waits_for_the_cell(uint64_t stalled, const Delivery& d, Remove&& remove) {
+    const RingView& r = v_.free[0];
+    const uint64_t listed = ring_size(r);
+    std::atomic<bool> done{false};
+    std::thread remover([&] {
+      remove();
+      done.store(true);
+    });
+    while (v_.header->counters.free_push_waits.load() == 0) sched_yield();
+    for (int i = 0; i < 1000; ++i) sched_yield();
+    EXPECT_FALSE(done.load()) << "the free-ring push gave up on a cell a live popper holds";
+    release_stalled_pop(stalled);
+    remover.join();
+    EXPECT_EQ(ring_size(r), listed + 1) << "the freed slot is in no ring";
+    EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(lane().op.load(), 0u);
+    EXPECT_EQ(lane().intent.load(), 0u);
   }
 
   size_t size_ = 0;
@@ -147,6 +191,46 @@ TEST_F(SlotStateTest, SendGivesUpOnAFreeThatNeverCompletes) {
   EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
   EXPECT_EQ(lane().op.load(), 0u);
   EXPECT_EQ(lane().intent.load(), 0u);
+}
+
+// A free ring has twice as many cells as its class has slots, yet its push
+// fails on a cell a popper claimed a lap ago and has not released. Under
+// load (a full queue, every send popping a small class's ring) that happened
+// thousands of times a run, and each failure left a FREE slot in no ring:
+// the queue shrank for good. The delete must wait for the cell instead.
+TEST_F(SlotStateTest, DeleteWaitsForAFreeRingCellAStalledPopperHolds) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  expect_remove_waits_for_the_cell(stalled, d, [&] {
+    EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  });
+}
+
+TEST_F(SlotStateTest, BatchDeleteWaitsForAFreeRingCellAStalledPopperHolds) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  expect_remove_waits_for_the_cell(stalled, d, [&] {
+    const HandleRef h{d.slot, d.gen, d.incarnation};
+    Status st;
+    EXPECT_EQ(delete_messages(v_, lane(), &h, 1, &st), 1u);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+  });
+}
+
+// A popper that never releases (stopped, or dead with no broker to repair
+// it): the delete still ends, after kCellPatienceMs, with the message
+// deleted and the slot counted lost -- bounded, and visible in the stats.
+TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleased) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  EXPECT_EQ(v_.header->counters.free_push_waits.load(), 1u);
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 1u);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(lane().op.load(), 0u);
+  EXPECT_EQ(lane().intent.load(), 0u);
+  Delivery none{};
+  EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
 }
 
 TEST_F(SlotStateTest, AttachRejectsCorruptHeaders) {
