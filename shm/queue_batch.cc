@@ -1,6 +1,7 @@
 #include "shm/queue_batch.h"
 
 #include <immintrin.h>
+#include <sched.h>
 
 #include <algorithm>
 
@@ -146,7 +147,7 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
     entries[nv++] = make_entry(slots[i], g);
   }
   size_t published = 0;
-  while (published < nv) {
+  for (int waits = 0; published < nv;) {
     const size_t m = ring_push_batch(
         v.ready, lane, entries + published, nv - published,
         [&](size_t i) {
@@ -155,12 +156,19 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
                                             std::memory_order_release);
         },
         [] {});
-    if (m == 0) break;
+    if (m == 0 && ++waits > kPushWaits) break;
+    if (m == 0) {  // a cell a receiver claimed a lap ago: as publish_visible
+      if (waits <= kPushWaits / 2) {
+        for (int i = 0; i < 32; ++i) _mm_pause();
+      } else {
+        sched_yield();
+      }
+    }
     published += m;
   }
-  // A full ready ring (a pile of stale entries; it has two cells per slot):
-  // park the rest as due-now DELAYED, as publish_visible does, for the
-  // broker's next tick.
+  // Still no cell: park the rest as due-now DELAYED, as publish_visible
+  // does, for the broker's next tick.
+  if (published < nv) v.header->counters.ready_parked.fetch_add(nv - published, std::memory_order_relaxed);
   for (size_t i = published; i < nv; ++i)
     v.slot(entry_slot(entries[i]))
         .state.store(make_state(SlotState::kDelayed, entry_gen(entries[i]), now), std::memory_order_release);

@@ -64,6 +64,7 @@ void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t g
   if (!pushed) {
     // Park the message as due-now DELAYED: the broker's timer publishes it
     // on its next tick.
+    v.header->counters.ready_parked.fetch_add(1, std::memory_order_relaxed);
     Slot& s = v.slot(slot);
     uint64_t expect = make_state(SlotState::kVisible, gen, 0);
     s.state.compare_exchange_strong(expect,

@@ -90,6 +90,19 @@ class SlotStateTest : public ::testing::Test {
     EXPECT_EQ(v_.class_of(o.slot), 0u);
     return receive();
   }
+  // The same on the ready ring: a receiver claims the head cell and stalls;
+  // sends, receives and deletes go round until the tail reaches that cell.
+  uint64_t lap_a_stalled_ready_pop() {
+    const RingView& r = v_.ready;
+    send("x");
+    const uint64_t stalled = r.pos->head.fetch_add(1);
+    while (r.pos->tail.load() < stalled + r.mask + 1) {
+      send("x");
+      Delivery d = receive();
+      EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+    }
+    return stalled;
+  }
   void release_stalled_pop(uint64_t pos) {
     const RingView& r = v_.free[0];
     r.cells[pos & r.mask].seq.store(pos + r.mask + 1, std::memory_order_release);
@@ -231,6 +244,55 @@ TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleased) {
   EXPECT_EQ(lane().intent.load(), 0u);
   Delivery none{};
   EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
+}
+
+// A publish that meets a ready-ring cell a receiver has not released parks
+// the message as due-now DELAYED (the broker's tick publishes it): the send
+// succeeds, nothing is lost, and the stats count it.
+TEST_F(SlotStateTest, PublishParksTheMessageWhenTheReadyCellStaysClaimed) {
+  lap_a_stalled_ready_pop();
+  SendOutput o = send("y");
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kDelayed);
+  EXPECT_LE(value_of(state(o.slot)), now());
+  SendInput in;
+  in.body = "z";
+  SendOutput ob{};
+  Status st;
+  EXPECT_EQ(send_messages(v_, lane(), &in, 1, &ob, &st), 1u);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(state_of(state(ob.slot)), SlotState::kDelayed);
+  EXPECT_EQ(v_.header->counters.ready_parked.load(), 2u);
+  EXPECT_EQ(lane().op.load(), 0u);
+  EXPECT_EQ(lane().intent.load(), 0u);
+  EXPECT_EQ(lane().batch.load(), 0u);
+}
+
+TEST_F(SlotStateTest, PublishWaitsForAReadyCellBeingReleased) {
+  // Receiver and sender share one CPU: the send's publish succeeds only if
+  // it gives the CPU away while it waits for the cell.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const uint64_t stalled = lap_a_stalled_ready_pop();
+  const RingView& r = v_.ready;
+  std::atomic<bool> sending{false};
+  std::thread receiver([&] {
+    while (!sending.load()) sched_yield();
+    r.cells[stalled & r.mask].seq.store(stalled + r.mask + 1, std::memory_order_release);
+  });
+  sending.store(true);
+  SendInput in;
+  in.body = "y";
+  SendOutput o{};
+  const Status st = send_message(v_, lane(), in, &o);
+  receiver.join();
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(state_of(state(o.slot)), SlotState::kVisible);
+  EXPECT_EQ(v_.header->counters.ready_parked.load(), 0u);
 }
 
 TEST_F(SlotStateTest, AttachRejectsCorruptHeaders) {
