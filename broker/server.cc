@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -271,9 +272,11 @@ void Server::reap(uint32_t client_id) {
   for (auto& [name, q] : registry_.queues()) {
     shm::SegmentView& v = q->view;
     auto live = [&](uint32_t lane) { return lane_live(v, lane); };
-    for (uint32_t i = 1; i < shm::kMaxLanes; ++i) {
-      if (v.lanes[i].owner.load(std::memory_order_acquire) != client_id) continue;
-      shm::repair_lane(v, i, live);
+    std::vector<uint32_t> lanes;
+    for (uint32_t i = 1; i < shm::kMaxLanes; ++i)
+      if (v.lanes[i].owner.load(std::memory_order_acquire) == client_id) lanes.push_back(i);
+    shm::repair_lanes(v, lanes.data(), lanes.size(), live);
+    for (uint32_t i : lanes) {
       v.lanes[i].owner_pid.store(0);
       v.lanes[i].owner.store(0, std::memory_order_release);
       ++repaired;

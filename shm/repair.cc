@@ -1,6 +1,7 @@
 #include "shm/repair.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "shm/fifo.h"
 #include "shm/journal_ring.h"
@@ -347,6 +348,17 @@ uint64_t purge_slots(const SegmentView& v) {
   }
   v.header->counters.purged.fetch_add(n, std::memory_order_relaxed);
   return n;
+}
+
+void repair_lanes(const SegmentView& v, const uint32_t* dead, size_t n, const LaneLiveness& live) {
+  const auto in_pop = [&](uint32_t lane) {
+    if (lane >= kMaxLanes) return false;
+    const uint64_t intent = v.lanes[lane].intent.load(std::memory_order_acquire);
+    return intent != 0 && intent_pop(intent);
+  };
+  std::vector<uint32_t> order(dead, dead + n);
+  std::stable_partition(order.begin(), order.end(), in_pop);
+  for (uint32_t lane : order) repair_lane(v, lane, live);
 }
 
 }  // namespace shmq::shm

@@ -26,6 +26,13 @@ using LaneLiveness = std::function<bool(uint32_t lane)>;
 // REQUIRES: the lane's client is dead and will never run again.
 void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live);
 
+// Repairs the n lanes of one dead client (or several), those that died
+// inside a pop first: a push in another dead lane's repair (a freed slot
+// back to its free ring) may be waiting for exactly that cell, claimed a lap
+// earlier and never released, and would otherwise wait out its patience and
+// lose the slot (queue_ops.h: CellWait). REQUIRES: as repair_lane, for each.
+void repair_lanes(const SegmentView& v, const uint32_t* dead, size_t n, const LaneLiveness& live);
+
 // Moves one message to the dead-letter queue; returns true when it was sent
 // there. The broker implements it (it needs the other queue's segment).
 using DeadLetterMover = std::function<bool(uint32_t slot)>;

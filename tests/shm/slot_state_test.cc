@@ -246,6 +246,36 @@ TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleased) {
   EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
 }
 
+// One client died with two lanes mid-step: lane 2 inside a free-ring pop
+// (claimed, never released) and lane 3 between a delete's two steps (slot
+// FREE, its push not made) -- and the ring went a lap round meanwhile, so
+// lane 3's push lands on lane 2's cell. Repairing lane 3 first would wait
+// for a cell only lane 2's repair releases, and lose the slot after
+// kCellPatienceMs; repair_lanes repairs the pop first.
+TEST_F(SlotStateTest, RepairLanesReleasesADeadPopBeforeADeadFreeWaitsOnIt) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  const RingView& r = v_.free[0];
+  const uint32_t held = uint32_t(r.cells[stalled & r.mask].data.load());
+  Lane& popper = v_.lanes[2];
+  Lane& freer = v_.lanes[3];
+  popper.owner = freer.owner = 77;
+  popper.intent.store(make_intent(r.id, true, stalled));
+  popper.op.store(make_op(LaneOp::kSending, held, 0));
+  const uint32_t g = next_gen(d.gen);
+  v_.slot(d.slot).state.store(make_state(SlotState::kFree, g, 0));
+  freer.op.store(make_op(LaneOp::kFreeing, d.slot, g));
+  const uint32_t dead[] = {3, 2};
+  repair_lanes(v_, dead, 2, [](uint32_t l) { return l == kBrokerLane || l == 1; });
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(ring_size(r), uint64_t(v_.header->classes[0].count)) << "every class-0 slot listed again";
+  for (uint32_t s = 0; s < v_.header->classes[0].count; ++s) EXPECT_EQ(state_of(state(s)), SlotState::kFree) << s;
+  for (Lane* l : {&popper, &freer}) {
+    EXPECT_EQ(l->op.load(), 0u);
+    EXPECT_EQ(l->intent.load(), 0u);
+  }
+}
+
 // A publish that meets a ready-ring cell a receiver has not released parks
 // the message as due-now DELAYED (the broker's tick publishes it): the send
 // succeeds, nothing is lost, and the stats count it.
