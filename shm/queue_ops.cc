@@ -105,17 +105,28 @@ bool CellWait::wait() {
   return true;
 }
 
-void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
+namespace {
+
+// push_free_slot after its first try failed: out of line, so the delete's
+// hot path stays one inlined ring_push.
+[[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
+  v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
   CellWait w;
-  while (!ring_push(r, lane, slot, [&] { lane.op.store(0, std::memory_order_relaxed); })) {
-    if (!w.waited()) v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
+  do {
     if (!w.wait()) {
       v.header->counters.slots_lost.fetch_add(1, std::memory_order_relaxed);
       lane.op.store(0, std::memory_order_relaxed);
       return;
     }
-  }
+  } while (!ring_push(r, lane, slot, [&] { lane.op.store(0, std::memory_order_relaxed); }));
+}
+
+}  // namespace
+
+void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
+  if (!ring_push(v.free[v.class_of(slot)], lane, slot, [&] { lane.op.store(0, std::memory_order_relaxed); }))
+    wait_to_push_free_slot(v, lane, slot);
 }
 
 bool wait_for_push(const RingView& r, int* waits) {
