@@ -1,8 +1,5 @@
 #include "shm/queue_batch.h"
 
-#include <immintrin.h>
-#include <sched.h>
-
 #include <algorithm>
 
 #include "shm/crash_point.h"
@@ -156,14 +153,7 @@ size_t send_messages(const SegmentView& v, Lane& lane, const SendInput* in, size
                                             std::memory_order_release);
         },
         [] {});
-    if (m == 0 && ++waits > kPushWaits) break;
-    if (m == 0) {  // a cell a receiver claimed a lap ago: as publish_visible
-      if (waits <= kPushWaits / 2) {
-        for (int i = 0; i < 32; ++i) _mm_pause();
-      } else {
-        sched_yield();
-      }
-    }
+    if (m == 0 && !brief_wait(&waits)) break;  // a cell a receiver claimed a lap ago: as publish_visible
     published += m;
   }
   // Still no cell: park the rest as due-now DELAYED, as publish_visible

@@ -52,15 +52,10 @@ void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t g
   // a free ring, queue_ops.h: CellWait) or behind a pile of stale entries.
   // Wait a little for the first, as a parked message waits a broker tick.
   bool pushed = false;
-  for (int waits = 0;;) {
+  int waits = 0;
+  do {
     pushed = ring_push(v.ready, lane, make_entry(slot, gen), [&] { lane.op.store(0, std::memory_order_relaxed); });
-    if (pushed || ++waits > kPushWaits) break;
-    if (waits <= kPushWaits / 2) {
-      for (int i = 0; i < 32; ++i) _mm_pause();
-    } else {
-      sched_yield();
-    }
-  }
+  } while (!pushed && brief_wait(&waits));
   if (!pushed) {
     // Park the message as due-now DELAYED: the broker's timer publishes it
     // on its next tick.
@@ -129,10 +124,10 @@ void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
     wait_to_push_free_slot(v, lane, slot);
 }
 
-bool wait_for_push(const RingView& r, int* waits) {
-  if (*waits >= kPushWaits || ring_size(r) == 0) return false;
-  // A pusher that runs finishes within nanoseconds: spin first; one that
-  // was preempted needs the CPU, so yield after that.
+bool brief_wait(int* waits) {
+  if (*waits >= kPushWaits) return false;
+  // A lane that runs finishes its step within nanoseconds: spin first; one
+  // that was preempted needs the CPU, so yield after that.
   if (++*waits <= kPushWaits / 2) {
     for (int i = 0; i < 32; ++i) _mm_pause();
   } else {
@@ -140,6 +135,8 @@ bool wait_for_push(const RingView& r, int* waits) {
   }
   return true;
 }
+
+bool wait_for_push(const RingView& r, int* waits) { return ring_size(r) != 0 && brief_wait(waits); }
 
 Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_out) {
   Header* h = v.header;

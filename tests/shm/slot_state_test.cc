@@ -19,6 +19,31 @@
 namespace shmq::shm {
 namespace {
 
+// Pins the calling thread (and the threads it starts from then on) to the
+// CPU it runs on, until restore() or the end of the scope: a test whose
+// helper thread can make progress only when the code under test yields.
+class OnOneCpu {
+ public:
+  OnOneCpu() {
+    ok_ = sched_getaffinity(0, sizeof before_, &before_) == 0;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ok_ = ok_ && sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~OnOneCpu() { restore(); }
+  bool ok() const { return ok_; }
+  bool restore() {
+    if (!ok_) return false;
+    ok_ = false;
+    return sched_setaffinity(0, sizeof before_, &before_) == 0;
+  }
+
+ private:
+  cpu_set_t before_;
+  bool ok_ = false;
+};
+
 class SlotStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -163,12 +188,8 @@ TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
   // The sender and the thread that finishes the push share one CPU, so the
   // push completes only if the send gives the CPU away while it waits
   // (queue_ops.h: wait_for_push). Answering OverLimit at once fails here.
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  OnOneCpu pinned;
+  ASSERT_TRUE(pinned.ok());
   Delivery d;
   const uint64_t pos = fill_and_half_free(&d);
   const RingView& r = v_.free[v_.class_of(d.slot)];
@@ -183,7 +204,7 @@ TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
   SendOutput out{};
   const Status st = send_message(v_, lane(), in, &out);
   finisher.join();
-  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  ASSERT_TRUE(pinned.restore());
   ASSERT_TRUE(st.ok()) << st.to_string();
   EXPECT_EQ(out.slot, d.slot);
   EXPECT_EQ(ring_size(r), 0u);
@@ -300,12 +321,8 @@ TEST_F(SlotStateTest, PublishParksTheMessageWhenTheReadyCellStaysClaimed) {
 TEST_F(SlotStateTest, PublishWaitsForAReadyCellBeingReleased) {
   // Receiver and sender share one CPU: the send's publish succeeds only if
   // it gives the CPU away while it waits for the cell.
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  OnOneCpu pinned;
+  ASSERT_TRUE(pinned.ok());
   const uint64_t stalled = lap_a_stalled_ready_pop();
   const RingView& r = v_.ready;
   std::atomic<bool> sending{false};
@@ -319,7 +336,7 @@ TEST_F(SlotStateTest, PublishWaitsForAReadyCellBeingReleased) {
   SendOutput o{};
   const Status st = send_message(v_, lane(), in, &o);
   receiver.join();
-  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  ASSERT_TRUE(pinned.restore());
   ASSERT_TRUE(st.ok()) << st.to_string();
   EXPECT_EQ(state_of(state(o.slot)), SlotState::kVisible);
   EXPECT_EQ(v_.header->counters.ready_parked.load(), 0u);
