@@ -309,8 +309,9 @@ struct Counters {  // broker writes; `shmq stats` prints them
   // Written by any lane, on a slow path only (queue_ops.h, CellWait):
   std::atomic<uint64_t> free_push_waits;  // free-ring pushes that waited for a popper's cell
   std::atomic<uint64_t> slots_lost;       // ... and gave up: FREE slots left in no ring
-  std::atomic<uint64_t> ready_parked;     // sends parked as due-now DELAYED: no ready cell
+  std::atomic<uint64_t> ready_parked;     // publishes parked as due-now DELAYED: no ready cell
 };
+// Counters fills its two lines exactly: a new counter needs a layout version.
 static_assert(sizeof(Counters) <= 2 * kCacheLine, "the fields after Counters keep their offsets");
 
 // ---------------------------------------------------------------------------

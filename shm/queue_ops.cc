@@ -93,7 +93,7 @@ bool CellWait::wait() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
   const uint64_t ns = uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
-  if (deadline_ns_ == 0) deadline_ns_ = ns + kCellPatienceMs * 1000000u;
+  if (deadline_ns_ == 0) deadline_ns_ = ns + patience_ms_ * 1000000u;
   if (ns > deadline_ns_) return false;
   const timespec nap{0, 50 * 1000};
   nanosleep(&nap, nullptr);
@@ -107,10 +107,17 @@ namespace {
 [[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
   v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
-  CellWait w;
+  const bool defer = &lane == &v.lanes[kBrokerLane] && !v.header->fifo;
+  CellWait w(defer ? 0 : kCellPatienceMs);
   do {
     if (!w.wait()) {
-      v.header->counters.slots_lost.fetch_add(1, std::memory_order_relaxed);
+      if (defer) {  // scan_slots frees it again (queue_ops.h)
+        Slot& s = v.slot(slot);
+        s.state.store(make_state(SlotState::kDeleted, gen_of(s.state.load(std::memory_order_relaxed)), kBrokerLane),
+                      std::memory_order_release);
+      } else {
+        v.header->counters.slots_lost.fetch_add(1, std::memory_order_relaxed);
+      }
       lane.op.store(0, std::memory_order_relaxed);
       return;
     }

@@ -74,10 +74,12 @@ bool brief_wait(int* waits);
 inline constexpr uint64_t kCellPatienceMs = 2000;
 class CellWait {
  public:
+  explicit CellWait(uint64_t patience_ms = kCellPatienceMs) : patience_ms_(patience_ms) {}
   bool wait();
   bool waited() const { return tries_ != 0; }
 
  private:
+  uint64_t patience_ms_;
   int tries_ = 0;
   uint64_t deadline_ns_ = 0;
 };
@@ -86,6 +88,12 @@ class CellWait {
 // names the slot, kFreeing, until the push is published). Waits out a cell
 // not yet released (CellWait); when patience runs out the slot is counted in
 // counters.slots_lost and the op cleared.
+//
+// The broker's own lane on a standard queue does not wait out the patience:
+// the broker is one thread, and the cell may be held by a dead client that
+// only this thread can reap. After a short spin and yields it turns the
+// slot DELETED(broker lane) instead -- in no ring, named by its state -- and
+// scan_slots (repair.h) frees it again on a later pass.
 void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot);
 // Writes attributes and body at payload offset `prefix` and the slot's
 // fields; returns the queue-clock time it stamped.

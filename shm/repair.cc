@@ -12,6 +12,9 @@ namespace shmq::shm {
 namespace {
 
 constexpr uint64_t kDeadLetterClaimMs = 60000;
+// A free the broker deferred (a free-ring cell not released) is tried again
+// this soon, even on a queue that is otherwise idle.
+constexpr uint64_t kDeferredFreeRetryMs = 10;
 
 Lane& broker_lane(const SegmentView& v) { return v.lanes[kBrokerLane]; }
 
@@ -264,6 +267,13 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
     Slot& s = v.slot(i);
     uint64_t st = s.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
+    if (k == SlotState::kDeleted && value_of(st) == kBrokerLane) {
+      // A free the broker deferred (queue_ops.h: push_free_slot): again.
+      free_deleted_slot(v, b, i, gen_of(st));
+      if (state_of(s.state.load(std::memory_order_acquire)) == SlotState::kDeleted)
+        r.next_deadline_ms = std::min(r.next_deadline_ms, now + kDeferredFreeRetryMs);
+      continue;
+    }
     if (k != SlotState::kVisible && k != SlotState::kLeased && k != SlotState::kDelayed) continue;
     const uint32_t g = gen_of(st);
 

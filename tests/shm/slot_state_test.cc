@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -143,8 +144,13 @@ class SlotStateTest : public ::testing::Test {
       remove();
       done.store(true);
     });
-    while (v_.header->counters.free_push_waits.load() == 0) sched_yield();
-    for (int i = 0; i < 1000; ++i) sched_yield();
+    // Released as soon as the push is seen waiting: its patience is wall
+    // time (2 s), which a loaded machine's yields could use up.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (v_.header->counters.free_push_waits.load() == 0 && !done.load() &&
+           std::chrono::steady_clock::now() < deadline)
+      sched_yield();
+    EXPECT_EQ(v_.header->counters.free_push_waits.load(), 1u) << "the push never met the stalled cell";
     EXPECT_FALSE(done.load()) << "the free-ring push gave up on a cell a live popper holds";
     release_stalled_pop(stalled);
     remover.join();
@@ -249,6 +255,40 @@ TEST_F(SlotStateTest, BatchDeleteWaitsForAFreeRingCellAStalledPopperHolds) {
     EXPECT_EQ(delete_messages(v_, lane(), &h, 1, &st), 1u);
     EXPECT_TRUE(st.ok()) << st.to_string();
   });
+}
+
+// The broker is one thread, and the popper holding the cell may be a dead
+// client only that thread can reap: its own free does not wait out the
+// patience. The slot stays DELETED(broker lane), in no ring, and a later
+// scan frees it once the cell is released.
+TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  Lane& b = v_.lanes[kBrokerLane];
+  v_.slot(d.slot).state.store(make_state(SlotState::kDeleted, d.gen, kBrokerLane));
+  const RingView& r = v_.free[0];
+  const uint64_t listed = ring_size(r);
+  const auto start = std::chrono::steady_clock::now();
+  free_deleted_slot(v_, b, d.slot, d.gen);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
+      << "the broker waited out the patience";
+  uint64_t st = state(d.slot);
+  EXPECT_EQ(state_of(st), SlotState::kDeleted);
+  EXPECT_EQ(value_of(st), kBrokerLane);
+  EXPECT_EQ(ring_size(r), listed);
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(b.op.load(), 0u);
+  EXPECT_EQ(b.intent.load(), 0u);
+  // Still held: a scan tries again, defers again, and asks to run soon.
+  ScanResult sr = scan_slots(v_, now(), nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kDeleted);
+  EXPECT_LE(sr.next_deadline_ms, now() + 1000);
+  release_stalled_pop(stalled);
+  scan_slots(v_, now(), nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(ring_size(r), listed + 1);
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(b.op.load(), 0u);
 }
 
 // A popper that never releases (stopped, or dead with no broker to repair
