@@ -90,7 +90,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       gens[m++] = free_gens[i];
     }
     size_t pushed = 0;
-    CellWait w;
+    CellWait w(v);
     while (pushed < m) {
       const size_t k = ring_push_batch(
           v.free[c], lane, vals + pushed, m - pushed,
@@ -102,12 +102,9 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       // The ring has a cell for every slot of its class twice over; a cell
       // not yet free is one a popper claimed a lap ago (CellWait). The
       // slots not pushed when patience runs out stay DELETED(lane): lost.
-      if (k == 0) {
-        if (!w.waited()) v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
-        if (!w.wait()) {
-          v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
-          break;
-        }
+      if (k == 0 && !w.wait()) {
+        v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
+        break;
       }
       pushed += k;
     }

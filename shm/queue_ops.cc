@@ -81,7 +81,7 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
 }
 
 bool CellWait::wait() {
-  ++tries_;
+  if (tries_++ == 0) counters_.free_push_waits.fetch_add(1, std::memory_order_relaxed);
   if (tries_ <= 4) {  // a popper that runs releases its cell within nanoseconds
     for (int i = 0; i < 32; ++i) _mm_pause();
     return true;
@@ -106,9 +106,8 @@ namespace {
 // hot path stays one inlined ring_push.
 [[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
-  v.header->counters.free_push_waits.fetch_add(1, std::memory_order_relaxed);
   const bool defer = &lane == &v.lanes[kBrokerLane] && !v.header->fifo;
-  CellWait w(defer ? 0 : kCellPatienceMs);
+  CellWait w(v, defer ? 0 : kCellPatienceMs);
   do {
     if (!w.wait()) {
       if (defer) {  // scan_slots frees it again (queue_ops.h)

@@ -72,13 +72,15 @@ bool brief_wait(int* waits);
 // broker to repair a popper that died there; only a broker that is down too
 // (or a popper stopped by a debugger) outlasts it.
 inline constexpr uint64_t kCellPatienceMs = 2000;
+// The first wait() of each CellWait counts in counters.free_push_waits.
 class CellWait {
  public:
-  explicit CellWait(uint64_t patience_ms = kCellPatienceMs) : patience_ms_(patience_ms) {}
+  explicit CellWait(const SegmentView& v, uint64_t patience_ms = kCellPatienceMs)
+      : counters_(v.header->counters), patience_ms_(patience_ms) {}
   bool wait();
-  bool waited() const { return tries_ != 0; }
 
  private:
+  Counters& counters_;
   uint64_t patience_ms_;
   int tries_ = 0;
   uint64_t deadline_ns_ = 0;
