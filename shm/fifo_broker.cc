@@ -80,7 +80,10 @@ ScanResult fifo_scan(const SegmentView& v, uint64_t now, const DeadLetterMover& 
     Slot& s = v.slot(i);
     const uint64_t st = s.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
-    if (!live_message(k)) continue;
+    if (!live_message(k)) {
+      retry_deferred_free(v, i, st, now, &r);  // off every group list
+      continue;
+    }
     const uint64_t expires = s.sent_clock_ms.load(std::memory_order_relaxed) + retention_ms;
     bool due = expires <= now;
     r.next_deadline_ms = std::min(r.next_deadline_ms, expires);

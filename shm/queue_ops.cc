@@ -106,11 +106,11 @@ namespace {
 // hot path stays one inlined ring_push.
 [[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
-  const bool defer = &lane == &v.lanes[kBrokerLane] && !v.header->fifo;
+  const bool defer = &lane == &v.lanes[kBrokerLane];
   CellWait w(v, defer ? 0 : kCellPatienceMs);
   do {
     if (!w.wait()) {
-      if (defer) {  // scan_slots frees it again (queue_ops.h)
+      if (defer) {  // the broker's scan frees it again (repair.h: retry_deferred_free)
         Slot& s = v.slot(slot);
         s.state.store(make_state(SlotState::kDeleted, gen_of(s.state.load(std::memory_order_relaxed)), kBrokerLane),
                       std::memory_order_release);

@@ -91,11 +91,11 @@ class CellWait {
 // not yet released (CellWait); when patience runs out the slot is counted in
 // counters.slots_lost and the op cleared.
 //
-// The broker's own lane on a standard queue does not wait out the patience:
-// the broker is one thread, and the cell may be held by a dead client that
-// only this thread can reap. After a short spin and yields it turns the
-// slot DELETED(broker lane) instead -- in no ring, named by its state -- and
-// scan_slots (repair.h) frees it again on a later pass.
+// The broker's own lane does not wait out the patience: the broker is one
+// thread, and the cell may be held by a dead client that only this thread
+// can reap. After a short spin and yields it turns the slot DELETED(broker
+// lane) instead -- in no ring, named by its state, off every FIFO group list
+// -- and the broker's scans (repair.h: retry_deferred_free) free it again.
 void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot);
 // Writes attributes and body at payload offset `prefix` and the slot's
 // fields; returns the queue-clock time it stamped.

@@ -12,9 +12,6 @@ namespace shmq::shm {
 namespace {
 
 constexpr uint64_t kDeadLetterClaimMs = 60000;
-// A free the broker deferred (a free-ring cell not released) is tried again
-// this soon, even on a queue that is otherwise idle.
-constexpr uint64_t kDeferredFreeRetryMs = 10;
 
 Lane& broker_lane(const SegmentView& v) { return v.lanes[kBrokerLane]; }
 
@@ -254,6 +251,14 @@ bool broker_delete(const SegmentView& v, uint32_t slot, uint64_t expected_state,
   return false;
 }
 
+bool retry_deferred_free(const SegmentView& v, uint32_t slot, uint64_t st, uint64_t now, ScanResult* r) {
+  if (state_of(st) != SlotState::kDeleted || value_of(st) != kBrokerLane) return false;
+  free_deleted_slot(v, broker_lane(v), slot, gen_of(st));
+  if (state_of(v.slot(slot).state.load(std::memory_order_acquire)) == SlotState::kDeleted)
+    r->next_deadline_ms = std::min(r->next_deadline_ms, now + kDeferredFreeRetryMs);
+  return true;
+}
+
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover) {
   if (v.header->fifo) return fifo_scan(v, now, mover);
   Header* h = v.header;
@@ -267,13 +272,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
     Slot& s = v.slot(i);
     uint64_t st = s.state.load(std::memory_order_acquire);
     const SlotState k = state_of(st);
-    if (k == SlotState::kDeleted && value_of(st) == kBrokerLane) {
-      // A free the broker deferred (queue_ops.h: push_free_slot): again.
-      free_deleted_slot(v, b, i, gen_of(st));
-      if (state_of(s.state.load(std::memory_order_acquire)) == SlotState::kDeleted)
-        r.next_deadline_ms = std::min(r.next_deadline_ms, now + kDeferredFreeRetryMs);
-      continue;
-    }
+    if (retry_deferred_free(v, i, st, now, &r)) continue;
     if (k != SlotState::kVisible && k != SlotState::kLeased && k != SlotState::kDelayed) continue;
     const uint32_t g = gen_of(st);
 

@@ -52,6 +52,15 @@ struct ScanResult {
 // FIFO segments are handed to fifo_scan (fifo.h).
 ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover& mover);
 
+// A free the broker deferred (queue_ops.h: push_free_slot) is tried again
+// this soon, even on a queue that is otherwise idle.
+inline constexpr uint64_t kDeferredFreeRetryMs = 10;
+// When slot state `st` is a free the broker deferred -- DELETED(broker lane),
+// a slot in no ring -- frees it again; if the cell is still held it stays
+// deferred and r->next_deadline_ms asks for another pass within
+// kDeferredFreeRetryMs. Returns false for any other state. Broker thread.
+bool retry_deferred_free(const SegmentView& v, uint32_t slot, uint64_t st, uint64_t now, ScanResult* r);
+
 // A fingerprint of everything clients change without the broker: ring
 // positions and the visibility-change counter. When it has not changed since
 // the last scan and no deadline is due, a scan would find nothing to do.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "shm/fifo.h"
 #include "shm/queue_ops.h"
+#include "shm/ring.h"
 #include "shm/segment.h"
 #include "tests/support/crash_trial.h"
 
@@ -245,6 +247,51 @@ TEST_F(FifoBatchTest, DeleteOfALaterMessageWaitsForTheHeadThenFreesBoth) {
   ASSERT_EQ(fifo_delete_messages(v_, lane(), rest, 2, ds), 2u);
   EXPECT_EQ(v_.groups[v_.meta(d[0].slot).group.load()].head.load(), kNil);
   testing::expect_every_slot_free_once(v_, lane(), 0);
+}
+
+// The broker's free of a FIFO slot (here a purge unlinking the group's
+// head) lands on a free-ring cell a stalled popper still holds -- the ring
+// went a lap round since its claim. The broker must not wait the patience
+// out (it is one thread, and only it can reap a dead popper): it leaves the
+// slot DELETED(broker lane), off the group's list, and a later fifo_scan
+// frees it once the cell is released.
+TEST_F(FifoBatchTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
+  const RingView& r = v_.free[0];
+  const uint64_t stalled = r.pos->head.fetch_add(1);
+  SendInput in;
+  in.body = "x";
+  Delivery d{};
+  FifoSendOutput o{};
+  for (int i = 0; r.pos->tail.load() < stalled + r.mask + 1; ++i) {
+    ASSERT_TRUE(fifo_send(v_, lane(), in, "A", "lap" + std::to_string(i), &o).ok());
+    ASSERT_EQ(fifo_receive(v_, lane(), 30000, 1, &d), 1u);
+    ASSERT_TRUE(fifo_delete(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  }
+  ASSERT_TRUE(fifo_send(v_, lane(), in, "A", "last", &o).ok());
+  ASSERT_EQ(v_.class_of(o.slot), 0u);
+  const uint64_t listed = ring_size(r);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(fifo_purge(v_), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
+      << "the broker waited out the patience";
+  uint64_t st = v_.slot(o.slot).state.load();
+  EXPECT_EQ(state_of(st), SlotState::kDeleted);
+  EXPECT_EQ(value_of(st), kBrokerLane);
+  EXPECT_EQ(v_.groups[v_.meta(o.slot).group.load()].head.load(), kNil);
+  EXPECT_EQ(ring_size(r), listed);
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
+  const uint64_t now = queue_clock_ms(v_.header);
+  // Still held: a scan tries again, defers again, and asks to run soon.
+  ScanResult sr = fifo_scan(v_, now, nullptr);
+  EXPECT_EQ(state_of(v_.slot(o.slot).state.load()), SlotState::kDeleted);
+  EXPECT_LE(sr.next_deadline_ms, now + 1000);
+  r.cells[stalled & r.mask].seq.store(stalled + r.mask + 1);  // the popper releases its cell
+  fifo_scan(v_, now, nullptr);
+  EXPECT_EQ(state_of(v_.slot(o.slot).state.load()), SlotState::kFree);
+  EXPECT_EQ(ring_size(r), listed + 1);
+  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
 }
 
 // Three senders send the same dedup ids each round, in different orders
