@@ -28,9 +28,9 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live);
 
 // Repairs the n lanes of one dead client (or several), those that died
 // inside a pop first: a push in another dead lane's repair (a freed slot
-// back to its free ring) may be waiting for exactly that cell, claimed a lap
-// earlier and never released, and would otherwise wait out its patience and
-// lose the slot (queue_ops.h: CellWait). REQUIRES: as repair_lane, for each.
+// back to its free ring) may need exactly that cell, claimed a lap earlier
+// and never released, and would otherwise be deferred to a later scan
+// (queue_ops.h: push_free_slot). REQUIRES: as repair_lane, for each.
 void repair_lanes(const SegmentView& v, const uint32_t* dead, size_t n, const LaneLiveness& live);
 
 // Moves one message to the dead-letter queue; returns true when it was sent
