@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -51,6 +53,29 @@ json access_denied(const std::string& action, const std::string& queue) {
 }
 
 int pidfd_open(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
+// Whether queue segments (files in /dev/shm) can get huge pages
+// (shm::advise_huge_pages): the tmpfs's huge= mount option, unless
+// shmem_enabled forces or denies it. Empty when they can.
+std::string huge_page_hint() {
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/shmem_enabled");
+  std::string modes((std::istreambuf_iterator<char>(thp)), std::istreambuf_iterator<char>());
+  if (modes.empty()) return "transparent huge pages are not available: segments use 4 KiB pages";
+  if (modes.find("[force]") != std::string::npos) return "";
+  if (modes.find("[deny]") != std::string::npos) return "shmem_enabled is \"deny\": segments use 4 KiB pages";
+  std::ifstream mounts("/proc/mounts");
+  std::string dev, dir, type, opts;
+  while (mounts >> dev >> dir >> type >> opts) {
+    mounts.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    if (dir != "/dev/shm") continue;
+    if (opts.find("huge=always") != std::string::npos || opts.find("huge=within_size") != std::string::npos ||
+        opts.find("huge=advise") != std::string::npos)
+      return "";
+    break;
+  }
+  return "/dev/shm has no huge pages: segments use 4 KiB pages; `mount -o remount,huge=advise /dev/shm` "
+         "lets them use 2 MiB pages (FIFO batches ~5 % faster here: bench/RESULTS.md)";
+}
 
 }  // namespace
 
@@ -663,6 +688,7 @@ int Server::run() {
   spdlog::info("shmq-broker listening on {} (data dir {}, {} queue(s))", options_.socket_path,
                options_.data_dir, registry_.queues().size());
   if (options_.test_clock) spdlog::warn("test clock enabled: clients may move the queue clock forward");
+  if (const std::string hint = huge_page_hint(); !hint.empty()) spdlog::info("{}", hint);
   if (options_.on_listening) options_.on_listening();
   epoll_event events[64];
   auto next_tick = std::chrono::steady_clock::now();

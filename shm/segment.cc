@@ -1,5 +1,7 @@
 #include "shm/segment.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <new>
 
@@ -180,6 +182,10 @@ Result<SegmentView> attach_segment(void* base, size_t size) {
       !inside(h->journal.cells_offset, sizeof(Cell) * uint64_t(h->journal.capacity), size))
     return Status("InternalError", "segment journal ring is corrupt");
   return make_view(b, size);
+}
+
+void advise_huge_pages(void* base, size_t size) {
+  (void)madvise(base, size, MADV_HUGEPAGE);  // EINVAL where THP is compiled out: 4 KiB pages, as before
 }
 
 }  // namespace shmq::shm

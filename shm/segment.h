@@ -78,6 +78,15 @@ SegmentView format_segment(void* base, size_t size, const Geometry& g, uint32_t 
 // mapping. Any process. A corrupted or hostile header yields an error.
 Result<SegmentView> attach_segment(void* base, size_t size);
 
+// Asks for transparent huge pages on a segment mapping (MADV_HUGEPAGE).
+// The slot, group and deduplication tables are read at random and are far
+// larger than what the TLB covers with 4 KiB pages. The kernel honours it
+// only where the tmpfs that holds the segment allows it (/dev/shm mounted
+// with huge=advise, within_size or always; shmem_enabled "force");
+// elsewhere nothing changes. The broker calls it before formatting (pages
+// are chosen at the first touch), clients after mapping.
+void advise_huge_pages(void* base, size_t size);
+
 // The queue clock, in milliseconds: CLOCK_MONOTONIC_COARSE (a vDSO read, no
 // syscall) plus the segment's test skew. Deadlines in state words use it.
 inline uint64_t queue_clock_ms(const Header* h) {

@@ -148,6 +148,7 @@ Result<std::shared_ptr<Queue>> Client::Impl::make_queue(const json& reply, int f
   void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (map == MAP_FAILED) return Status("InternalError", std::string("mmap: ") + std::strerror(errno));
+  shm::advise_huge_pages(map, size);
   auto view = shm::attach_segment(map, size);
   if (!view.ok()) {
     munmap(map, size);
