@@ -180,24 +180,11 @@ bool mark_deleted_in_group(const SegmentView& v, uint32_t gi, const HandleRef& h
 }  // namespace
 
 Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h) {
-  if (h.slot >= v.total_slots())
-    return Status("ReceiptHandleIsInvalid", "The input receipt handle is not a valid receipt handle.");
-  Slot& slot = v.slot(h.slot);
-  if (slot.incarnation.load(std::memory_order_acquire) != h.incarnation) return Status::OK();
-  const uint32_t gi = v.meta(h.slot).group.load(std::memory_order_acquire);
-  if (gi >= v.group_capacity()) return Status::OK();
-  lock_group(v, lane, gi);
-  Group& g = v.groups[gi];
+  // A batch of one: the slots it takes off the group's list are freed after
+  // the group's lock is released, so a free-ring push that must wait for a
+  // cell (queue_ops.h: CellWait) never holds up the group.
   Status result;
-  if (!mark_deleted_in_group(v, gi, h, &result)) {
-    unlock_group(v, lane, gi);
-    return result;
-  }
-  advance_head(v, lane, g);
-  make_ready(v, lane, gi);
-  unlock_group(v, lane, gi);
-  // After the lock: a full journal ring may make this wait.
-  journal_after_delete(v, lane, h.slot, h.incarnation);
+  fifo_delete_messages(v, lane, &h, 1, &result);
   return result;
 }
 

@@ -97,6 +97,8 @@ size_t fifo_receive(const SegmentView& v, Lane& lane, uint64_t visibility_ms, si
 
 // DeleteMessage: only a holder of an unexpired lease may delete
 // (InvalidParameterValue "The receipt handle has expired." otherwise).
+// fifo_delete_messages with one handle: the slots freed go back to their
+// free rings after the group's lock is released.
 Status fifo_delete(const SegmentView& v, Lane& lane, const HandleRef& h);
 
 // DeleteMessageBatch: status[i] as fifo_delete's for h[i] (n <= kMaxBatchClaim).

@@ -90,7 +90,8 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       gens[m++] = free_gens[i];
     }
     size_t pushed = 0;
-    CellWait w(v);
+    const bool broker = lane_index(v, lane) == kBrokerLane;  // defers, as push_free_slot
+    CellWait w(v, broker ? 0 : kCellPatienceMs);
     while (pushed < m) {
       const size_t k = ring_push_batch(
           v.free[c], lane, vals + pushed, m - pushed,
@@ -101,9 +102,10 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
           [] {});
       // The ring has a cell for every slot of its class twice over; a cell
       // not yet free is one a popper claimed a lap ago (CellWait). The
-      // slots not pushed when patience runs out stay DELETED(lane): lost.
+      // slots not pushed when patience runs out stay DELETED(lane): lost --
+      // or, the broker's, deferred frees its scans retry (repair.h).
       if (k == 0 && !w.wait()) {
-        v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
+        if (!broker) v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
         break;
       }
       pushed += k;

@@ -83,6 +83,57 @@ class FifoBatchTest : public ::testing::Test {
     return got;
   }
 
+  // A popper claims class 0's free-ring head cell and stalls there (as one
+  // preempted between its claim and its release); sends, receives and
+  // deletes of group A go round the ring until its tail reaches that cell
+  // again. Returns the stalled position; *d is a message of A, leased, whose
+  // free will push onto that very cell.
+  uint64_t lap_a_stalled_pop(Delivery* d) {
+    const RingView& r = v_.free[0];
+    const uint64_t stalled = r.pos->head.fetch_add(1);
+    SendInput in;
+    in.body = "x";
+    FifoSendOutput o{};
+    for (int i = 0; r.pos->tail.load() < stalled + r.mask + 1; ++i) {
+      EXPECT_TRUE(fifo_send(v_, lane(), in, "A", "lap" + std::to_string(i), &o).ok());
+      EXPECT_EQ(fifo_receive(v_, lane(), 30000, 1, d), 1u);
+      EXPECT_TRUE(fifo_delete(v_, lane(), {d->slot, d->gen, d->incarnation}).ok());
+    }
+    EXPECT_TRUE(fifo_send(v_, lane(), in, "A", "last", &o).ok());
+    EXPECT_EQ(fifo_receive(v_, lane(), 30000, 1, d), 1u);
+    EXPECT_EQ(v_.class_of(d->slot), 0u);
+    return stalled;
+  }
+  void release_stalled_pop(uint64_t pos) {
+    const RingView& r = v_.free[0];
+    r.cells[pos & r.mask].seq.store(pos + r.mask + 1);
+  }
+  // The broker freed slot s but could not push it: it is DELETED(broker
+  // lane), in no ring and off its group's list, until a scan after the
+  // popper's release frees it.
+  void expect_deferred_then_freed_by_a_scan(uint32_t s, uint64_t stalled) {
+    const RingView& r = v_.free[0];
+    const uint64_t listed = ring_size(r);
+    const uint64_t st = v_.slot(s).state.load();
+    EXPECT_EQ(state_of(st), SlotState::kDeleted);
+    EXPECT_EQ(value_of(st), kBrokerLane);
+    EXPECT_EQ(v_.groups[v_.meta(s).group.load()].head.load(), kNil);
+    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
+    EXPECT_EQ(v_.lanes[kBrokerLane].batch.load(), 0u);
+    const uint64_t now = queue_clock_ms(v_.header);
+    // Still held: a scan tries again, defers again, and asks to run soon.
+    ScanResult sr = fifo_scan(v_, now, nullptr);
+    EXPECT_EQ(state_of(v_.slot(s).state.load()), SlotState::kDeleted);
+    EXPECT_LE(sr.next_deadline_ms, now + 1000);
+    release_stalled_pop(stalled);
+    fifo_scan(v_, now, nullptr);
+    EXPECT_EQ(state_of(v_.slot(s).state.load()), SlotState::kFree);
+    EXPECT_EQ(ring_size(r), listed + 1);
+    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
+  }
+
   size_t size_ = 0;
   void* base_ = nullptr;
   SegmentView v_;
@@ -256,42 +307,54 @@ TEST_F(FifoBatchTest, DeleteOfALaterMessageWaitsForTheHeadThenFreesBoth) {
 // slot DELETED(broker lane), off the group's list, and a later fifo_scan
 // frees it once the cell is released.
 TEST_F(FifoBatchTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
-  const RingView& r = v_.free[0];
-  const uint64_t stalled = r.pos->head.fetch_add(1);
-  SendInput in;
-  in.body = "x";
   Delivery d{};
-  FifoSendOutput o{};
-  for (int i = 0; r.pos->tail.load() < stalled + r.mask + 1; ++i) {
-    ASSERT_TRUE(fifo_send(v_, lane(), in, "A", "lap" + std::to_string(i), &o).ok());
-    ASSERT_EQ(fifo_receive(v_, lane(), 30000, 1, &d), 1u);
-    ASSERT_TRUE(fifo_delete(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
-  }
-  ASSERT_TRUE(fifo_send(v_, lane(), in, "A", "last", &o).ok());
-  ASSERT_EQ(v_.class_of(o.slot), 0u);
-  const uint64_t listed = ring_size(r);
+  const uint64_t stalled = lap_a_stalled_pop(&d);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(fifo_purge(v_), 1u);
+  EXPECT_EQ(fifo_purge(v_), 1u);  // the head advance frees one slot
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
       << "the broker waited out the patience";
-  uint64_t st = v_.slot(o.slot).state.load();
-  EXPECT_EQ(state_of(st), SlotState::kDeleted);
-  EXPECT_EQ(value_of(st), kBrokerLane);
-  EXPECT_EQ(v_.groups[v_.meta(o.slot).group.load()].head.load(), kNil);
-  EXPECT_EQ(ring_size(r), listed);
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
-  EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
-  const uint64_t now = queue_clock_ms(v_.header);
-  // Still held: a scan tries again, defers again, and asks to run soon.
-  ScanResult sr = fifo_scan(v_, now, nullptr);
-  EXPECT_EQ(state_of(v_.slot(o.slot).state.load()), SlotState::kDeleted);
-  EXPECT_LE(sr.next_deadline_ms, now + 1000);
-  r.cells[stalled & r.mask].seq.store(stalled + r.mask + 1);  // the popper releases its cell
-  fifo_scan(v_, now, nullptr);
-  EXPECT_EQ(state_of(v_.slot(o.slot).state.load()), SlotState::kFree);
+  expect_deferred_then_freed_by_a_scan(d.slot, stalled);
+}
+
+// The same through a delete batch's free (free_slots): the broker's message
+// moves delete each moved message with fifo_delete on its own lane.
+TEST_F(FifoBatchTest, BrokerDefersABatchFreeItCannotPush) {
+  Delivery d{};
+  const uint64_t stalled = lap_a_stalled_pop(&d);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(fifo_delete(v_, v_.lanes[kBrokerLane], {d.slot, d.gen, d.incarnation}).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
+      << "the broker waited out the patience";
+  expect_deferred_then_freed_by_a_scan(d.slot, stalled);
+}
+
+// A client's delete whose free-ring push must wait for a cell a stalled
+// popper holds (a lap round the ring since its claim) waits with the
+// group's lock released: the group's other messages, and the broker's
+// timers, which take the same lock, are not held up for that wait.
+TEST_F(FifoBatchTest, ADeleteWaitingForAFreeRingCellDoesNotHoldTheGroupLock) {
+  Delivery d{};
+  const uint64_t stalled = lap_a_stalled_pop(&d);
+  const RingView& r = v_.free[0];
+  const uint32_t gi = v_.meta(d.slot).group.load();
+  const uint64_t listed = ring_size(r);
+  Status deleted = Status("NotRun", "");
+  std::thread deleter([&] { deleted = fifo_delete(v_, lane(), {d.slot, d.gen, d.incarnation}); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (v_.header->counters.free_push_waits.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  const bool waited = v_.header->counters.free_push_waits.load() >= 1;
+  const bool locked = v_.groups[gi].lock.load() != 0;
+  release_stalled_pop(stalled);
+  deleter.join();
+  ASSERT_TRUE(waited) << "the delete never waited";
+  EXPECT_FALSE(locked) << "the delete waited for the cell holding the group's lock";
+  EXPECT_TRUE(deleted.ok()) << deleted.to_string();
+  EXPECT_EQ(state_of(v_.slot(d.slot).state.load()), SlotState::kFree);
   EXPECT_EQ(ring_size(r), listed + 1);
   EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
-  EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
+  EXPECT_EQ(lane().batch.load(), 0u);
+  EXPECT_EQ(v_.groups[gi].head.load(), kNil);
 }
 
 // Three senders send the same dedup ids each round, in different orders
