@@ -89,6 +89,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       vals[m] = slots[i];
       gens[m++] = free_gens[i];
     }
+    if (m == 0) continue;
     size_t pushed = 0;
     const bool broker = lane_index(v, lane) == kBrokerLane;  // defers, as push_free_slot
     CellWait w(v, broker ? 0 : kCellPatienceMs);
