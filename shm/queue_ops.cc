@@ -80,14 +80,26 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
   push_free_slot(v, lane, slot);
 }
 
+namespace {
+
+// Try n (from 1) of a wait for another process's step: a lane that runs
+// finishes its step within nanoseconds, so the first kSpinTries spin; one
+// that was preempted needs the CPU, so later tries yield it.
+constexpr int kSpinTries = 4;
+void spin_or_yield(int n) {
+  if (n <= kSpinTries) {
+    for (int i = 0; i < 32; ++i) _mm_pause();
+  } else {
+    sched_yield();
+  }
+}
+
+}  // namespace
+
 bool CellWait::wait() {
   if (tries_++ == 0) counters_.free_push_waits.fetch_add(1, std::memory_order_relaxed);
-  if (tries_ <= 4) {  // a popper that runs releases its cell within nanoseconds
-    for (int i = 0; i < 32; ++i) _mm_pause();
-    return true;
-  }
-  if (tries_ <= 64) {  // one that was preempted needs the CPU
-    sched_yield();
+  if (tries_ <= 64) {
+    spin_or_yield(tries_);
     return true;
   }
   timespec now{};
@@ -132,13 +144,7 @@ void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
 
 bool brief_wait(int* waits) {
   if (*waits >= kPushWaits) return false;
-  // A lane that runs finishes its step within nanoseconds: spin first; one
-  // that was preempted needs the CPU, so yield after that.
-  if (++*waits <= kPushWaits / 2) {
-    for (int i = 0; i < 32; ++i) _mm_pause();
-  } else {
-    sched_yield();
-  }
+  spin_or_yield(++*waits);
   return true;
 }
 

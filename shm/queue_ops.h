@@ -58,7 +58,7 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot)
 inline constexpr int kPushWaits = 8;
 bool wait_for_push(const RingView& r, int* waits);
 // The wait itself, for any such retry: false once *waits reaches
-// kPushWaits; else a short spin (the first half) or a yield, and true.
+// kPushWaits; else a short spin (the first four) or a yield, and true.
 bool brief_wait(int* waits);
 
 // A push that found its tail cell not yet released: a popper claimed that
