@@ -108,10 +108,20 @@ class FifoBatchTest : public ::testing::Test {
     const RingView& r = v_.free[0];
     r.cells[pos & r.mask].seq.store(pos + r.mask + 1);
   }
-  // The broker freed slot s but could not push it: it is DELETED(broker
+  // Laps a stalled pop (above) and has the broker free the leased message's
+  // slot with `broker_free(d)`, which must return well within the patience
+  // -- the broker must not wait it out -- leaving the slot DELETED(broker
   // lane), in no ring and off its group's list, until a scan after the
   // popper's release frees it.
-  void expect_deferred_then_freed_by_a_scan(uint32_t s, uint64_t stalled) {
+  template <class Free>
+  void expect_broker_defers(Free&& broker_free) {
+    Delivery d{};
+    const uint64_t stalled = lap_a_stalled_pop(&d);
+    const uint32_t s = d.slot;
+    const auto start = std::chrono::steady_clock::now();
+    broker_free(d);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
+        << "the broker waited out the patience";
     const RingView& r = v_.free[0];
     const uint64_t listed = ring_size(r);
     const uint64_t st = v_.slot(s).state.load();
@@ -307,25 +317,15 @@ TEST_F(FifoBatchTest, DeleteOfALaterMessageWaitsForTheHeadThenFreesBoth) {
 // slot DELETED(broker lane), off the group's list, and a later fifo_scan
 // frees it once the cell is released.
 TEST_F(FifoBatchTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
-  Delivery d{};
-  const uint64_t stalled = lap_a_stalled_pop(&d);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(fifo_purge(v_), 1u);  // the head advance frees one slot
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
-      << "the broker waited out the patience";
-  expect_deferred_then_freed_by_a_scan(d.slot, stalled);
+  expect_broker_defers([&](const Delivery&) { EXPECT_EQ(fifo_purge(v_), 1u); });  // the head advance frees it
 }
 
 // The same through a delete batch's free (free_slots): the broker's message
 // moves delete each moved message with fifo_delete on its own lane.
 TEST_F(FifoBatchTest, BrokerDefersABatchFreeItCannotPush) {
-  Delivery d{};
-  const uint64_t stalled = lap_a_stalled_pop(&d);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(fifo_delete(v_, v_.lanes[kBrokerLane], {d.slot, d.gen, d.incarnation}).ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
-      << "the broker waited out the patience";
-  expect_deferred_then_freed_by_a_scan(d.slot, stalled);
+  expect_broker_defers([&](const Delivery& d) {
+    EXPECT_TRUE(fifo_delete(v_, v_.lanes[kBrokerLane], {d.slot, d.gen, d.incarnation}).ok());
+  });
 }
 
 // A client's delete whose free-ring push must wait for a cell a stalled
