@@ -439,7 +439,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
                                         {"slots_reclaimed", k.slots_reclaimed.load()},
                                         {"entries_republished", k.entries_republished.load()},
                                         {"free_push_waits", k.free_push_waits.load()},
-                                        {"slots_lost", k.slots_lost.load()},
+                                        {"frees_handed_over", k.frees_handed_over.load()},
                                         {"ready_parked", k.ready_parked.load()}}}});
       }
       return json{{"ok", true},

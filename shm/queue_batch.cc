@@ -91,8 +91,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
     }
     if (m == 0) continue;
     size_t pushed = 0;
-    const bool broker = lane_index(v, lane) == kBrokerLane;  // defers, as push_free_slot
-    CellWait w(v, broker ? 0 : kCellPatienceMs);
+    CellWait w(v, lane_index(v, lane) == kBrokerLane ? 0 : kCellPatienceMs);  // as push_free_slot
     while (pushed < m) {
       const size_t k = ring_push_batch(
           v.free[c], lane, vals + pushed, m - pushed,
@@ -103,10 +102,9 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
           [] {});
       // The ring has a cell for every slot of its class twice over; a cell
       // not yet free is one a popper claimed a lap ago (CellWait). The
-      // slots not pushed when patience runs out stay DELETED(lane): lost --
-      // or, the broker's, deferred frees its scans retry (repair.h).
+      // slots not pushed when patience runs out go to the broker's scans.
       if (k == 0 && !w.wait()) {
-        if (!broker) v.header->counters.slots_lost.fetch_add(m - pushed, std::memory_order_relaxed);
+        for (size_t i = pushed; i < m; ++i) hand_free_to_broker(v, lane, uint32_t(vals[i]));
         break;
       }
       pushed += k;

@@ -47,8 +47,8 @@ void claim_slots(const SegmentView& v, Lane& lane, const size_t* need, size_t n,
 // free_slots returns n slots this lane holds as DELETED(lane) to their free
 // rings with one claim per class; slot i turns FREE(free_gens[i]) just before
 // its cell is published. A cell not yet released is waited for as in
-// push_free_slot (queue_ops.h), the broker's lane again not waiting: what it
-// cannot push stays DELETED(broker lane) for its scans to free.
+// push_free_slot (queue_ops.h); what patience cannot push is handed to the
+// broker (hand_free_to_broker).
 // REQUIRES: kBatchHoldsSlots, n <= kMaxBatchClaim.
 void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const uint32_t* free_gens, size_t n);
 

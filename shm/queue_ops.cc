@@ -96,6 +96,14 @@ void spin_or_yield(int n) {
 
 }  // namespace
 
+void hand_free_to_broker(const SegmentView& v, const Lane& lane, uint32_t slot) {
+  Slot& s = v.slot(slot);
+  s.state.store(make_state(SlotState::kDeleted, gen_of(s.state.load(std::memory_order_relaxed)), kBrokerLane),
+                std::memory_order_release);
+  if (&lane != &v.lanes[kBrokerLane])  // the broker's own deferrals are its business
+    v.header->counters.frees_handed_over.fetch_add(1, std::memory_order_release);
+}
+
 bool CellWait::wait() {
   if (tries_++ == 0) counters_.free_push_waits.fetch_add(1, std::memory_order_relaxed);
   if (tries_ <= 64) {
@@ -118,17 +126,11 @@ namespace {
 // hot path stays one inlined ring_push.
 [[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
-  const bool defer = &lane == &v.lanes[kBrokerLane];
-  CellWait w(v, defer ? 0 : kCellPatienceMs);
+  const bool broker = &lane == &v.lanes[kBrokerLane];
+  CellWait w(v, broker ? 0 : kCellPatienceMs);
   do {
     if (!w.wait()) {
-      if (defer) {  // the broker's scan frees it again (repair.h: retry_deferred_free)
-        Slot& s = v.slot(slot);
-        s.state.store(make_state(SlotState::kDeleted, gen_of(s.state.load(std::memory_order_relaxed)), kBrokerLane),
-                      std::memory_order_release);
-      } else {
-        v.header->counters.slots_lost.fetch_add(1, std::memory_order_relaxed);
-      }
+      hand_free_to_broker(v, lane, slot);
       lane.op.store(0, std::memory_order_relaxed);
       return;
     }

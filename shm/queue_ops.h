@@ -88,15 +88,21 @@ class CellWait {
 
 // Lists FREE slot `slot` in its class's free ring and clears lane.op (which
 // names the slot, kFreeing, until the push is published). Waits out a cell
-// not yet released (CellWait); when patience runs out the slot is counted in
-// counters.slots_lost and the op cleared.
+// not yet released (CellWait); when patience runs out the free is handed to
+// the broker (hand_free_to_broker) and the op cleared.
 //
 // The broker's own lane does not wait out the patience: the broker is one
 // thread, and the cell may be held by a dead client that only this thread
-// can reap. After a short spin and yields it turns the slot DELETED(broker
-// lane) instead -- in no ring, named by its state, off every FIFO group list
-// -- and the broker's scans (repair.h: retry_deferred_free) free it again.
+// can reap. After a short spin and yields it hands the free to itself.
 void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot);
+// A free whose push gave up: the slot, which this lane owns and no ring
+// lists, turns DELETED(broker lane) -- named by its own state word, off
+// every FIFO group list -- and the broker's scans (repair.h:
+// retry_deferred_free) free it once the cell is released. Nothing is lost
+// for good. A client's hand-over is counted in counters.frees_handed_over,
+// which the broker's activity fingerprint includes, so an idle queue is
+// scanned for it.
+void hand_free_to_broker(const SegmentView& v, const Lane& lane, uint32_t slot);
 // Writes attributes and body at payload offset `prefix` and the slot's
 // fields; returns the queue-clock time it stamped.
 uint64_t write_message(const SegmentView& v, uint32_t slot, uint32_t prefix, const SendInput& in);

@@ -336,6 +336,7 @@ ScanResult scan_slots(const SegmentView& v, uint64_t now, const DeadLetterMover&
 uint64_t activity_fingerprint(const SegmentView& v) {
   uint64_t h = v.header->visibility_changes.load(std::memory_order_acquire);
   auto mix = [&](uint64_t x) { h = (h ^ x) * 0x100000001B3ULL + 0x9E3779B97F4A7C15ULL; };
+  mix(v.header->counters.frees_handed_over.load(std::memory_order_acquire));  // a slot for the scan
   mix(v.ready.pos->tail.load(std::memory_order_acquire));
   mix(v.ready.pos->head.load(std::memory_order_acquire));
   for (const RingView& r : v.free) {

@@ -62,7 +62,8 @@ inline constexpr uint64_t kDeferredFreeRetryMs = 10;
 bool retry_deferred_free(const SegmentView& v, uint32_t slot, uint64_t st, uint64_t now, ScanResult* r);
 
 // A fingerprint of everything clients change without the broker: ring
-// positions and the visibility-change counter. When it has not changed since
+// positions, the visibility-change counter and the frees handed to the
+// broker (queue_ops.h: hand_free_to_broker). When it has not changed since
 // the last scan and no deadline is due, a scan would find nothing to do.
 uint64_t activity_fingerprint(const SegmentView& v);
 

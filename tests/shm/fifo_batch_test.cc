@@ -128,7 +128,7 @@ class FifoBatchTest : public ::testing::Test {
     EXPECT_EQ(state_of(st), SlotState::kDeleted);
     EXPECT_EQ(value_of(st), kBrokerLane);
     EXPECT_EQ(v_.groups[v_.meta(s).group.load()].head.load(), kNil);
-    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
     EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
     EXPECT_EQ(v_.lanes[kBrokerLane].batch.load(), 0u);
     const uint64_t now = queue_clock_ms(v_.header);
@@ -140,7 +140,7 @@ class FifoBatchTest : public ::testing::Test {
     fifo_scan(v_, now, nullptr);
     EXPECT_EQ(state_of(v_.slot(s).state.load()), SlotState::kFree);
     EXPECT_EQ(ring_size(r), listed + 1);
-    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
     EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
   }
 
@@ -352,7 +352,7 @@ TEST_F(FifoBatchTest, ADeleteWaitingForAFreeRingCellDoesNotHoldTheGroupLock) {
   EXPECT_TRUE(deleted.ok()) << deleted.to_string();
   EXPECT_EQ(state_of(v_.slot(d.slot).state.load()), SlotState::kFree);
   EXPECT_EQ(ring_size(r), listed + 1);
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
   EXPECT_EQ(lane().batch.load(), 0u);
   EXPECT_EQ(v_.groups[gi].head.load(), kNil);
 }

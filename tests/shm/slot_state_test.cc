@@ -156,7 +156,7 @@ class SlotStateTest : public ::testing::Test {
     remover.join();
     EXPECT_EQ(ring_size(r), listed + 1) << "the freed slot is in no ring";
     EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
-    EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
     EXPECT_EQ(lane().op.load(), 0u);
     EXPECT_EQ(lane().intent.load(), 0u);
   }
@@ -276,7 +276,7 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   EXPECT_EQ(state_of(st), SlotState::kDeleted);
   EXPECT_EQ(value_of(st), kBrokerLane);
   EXPECT_EQ(ring_size(r), listed);
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
   EXPECT_EQ(b.op.load(), 0u);
   EXPECT_EQ(b.intent.load(), 0u);
   // Still held: a scan tries again, defers again, and asks to run soon.
@@ -287,24 +287,55 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   scan_slots(v_, now(), nullptr);
   EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
   EXPECT_EQ(ring_size(r), listed + 1);
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
   EXPECT_EQ(b.op.load(), 0u);
 }
 
 // A popper that never releases (stopped, or dead with no broker to repair
 // it): the delete still ends, after kCellPatienceMs, with the message
-// deleted and the slot counted lost -- bounded, and visible in the stats.
-TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleased) {
+// deleted and the free handed to the broker -- counted, and seen by the
+// broker's activity fingerprint, so even an idle queue is scanned -- and
+// the broker's scan lists the slot once the cell is released: bounded for
+// the client, and no slot lost for good.
+TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleasedAndTheBrokerFreesItLater) {
   uint64_t stalled = 0;
   const Delivery d = lap_a_stalled_pop(&stalled);
+  const uint64_t fingerprint = activity_fingerprint(v_);
+  const uint64_t listed = ring_size(v_.free[0]);
   EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
   EXPECT_EQ(v_.header->counters.free_push_waits.load(), 1u);
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 1u);
-  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
+  EXPECT_NE(activity_fingerprint(v_), fingerprint) << "an idle queue's scan would skip the hand-over";
+  uint64_t st = state(d.slot);
+  EXPECT_EQ(state_of(st), SlotState::kDeleted);
+  EXPECT_EQ(value_of(st), kBrokerLane);
   EXPECT_EQ(lane().op.load(), 0u);
   EXPECT_EQ(lane().intent.load(), 0u);
   Delivery none{};
   EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
+  release_stalled_pop(stalled);
+  scan_slots(v_, now(), nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(ring_size(v_.free[0]), listed + 1);
+}
+
+// The same for a delete batch (free_slots): the slot it could not push is
+// handed over, not left DELETED(lane) for a repair that never comes.
+TEST_F(SlotStateTest, BatchDeleteGivesUpOnACellNeverReleasedAndTheBrokerFreesItLater) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  const uint64_t listed = ring_size(v_.free[0]);
+  const HandleRef h[1] = {{d.slot, d.gen, d.incarnation}};
+  Status st[1];
+  EXPECT_EQ(delete_messages(v_, lane(), h, 1, st), 1u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kDeleted);
+  EXPECT_EQ(value_of(state(d.slot)), kBrokerLane);
+  EXPECT_EQ(lane().batch.load(), 0u);
+  release_stalled_pop(stalled);
+  scan_slots(v_, now(), nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+  EXPECT_EQ(ring_size(v_.free[0]), listed + 1);
 }
 
 // One client died with two lanes mid-step: lane 2 inside a free-ring pop
@@ -328,7 +359,7 @@ TEST_F(SlotStateTest, RepairLanesReleasesADeadPopBeforeADeadFreeWaitsOnIt) {
   freer.op.store(make_op(LaneOp::kFreeing, d.slot, g));
   const uint32_t dead[] = {3, 2};
   repair_lanes(v_, dead, 2, [](uint32_t l) { return l == kBrokerLane || l == 1; });
-  EXPECT_EQ(v_.header->counters.slots_lost.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
   EXPECT_EQ(ring_size(r), uint64_t(v_.header->classes[0].count)) << "every class-0 slot listed again";
   for (uint32_t s = 0; s < v_.header->classes[0].count; ++s) EXPECT_EQ(state_of(state(s)), SlotState::kFree) << s;
   for (Lane* l : {&popper, &freer}) {
