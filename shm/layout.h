@@ -376,6 +376,10 @@ struct alignas(4096) Header {
   //     waiters says someone waits ---
   alignas(kCacheLine) std::atomic<uint32_t> ready_futex;  // any: bumped on publish when waited on
   std::atomic<uint32_t> waiters;                          // receivers, around their sleep
+  // Bit i is set while lane i's receiver spins before it would sleep: a
+  // sender need not wake a sleeper then (queue_ops.h: spin_before_sleep).
+  // Lane i's owner sets and clears it; the broker clears a dead lane's.
+  std::atomic<uint64_t> spinning[kMaxLanes / 64];
 
   // --- FIFO ---
   alignas(kCacheLine) std::atomic<uint64_t> fifo_seq;     // appenders: last SequenceNumber

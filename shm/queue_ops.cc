@@ -39,7 +39,7 @@ void notify_receivers(Header* h) {
   // Pairs with the receiver's waiters increment before its last look at the
   // ring (Dekker): either it sees our entry or we see its count.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (h->waiters.load(std::memory_order_relaxed) != 0) {
+  if (h->waiters.load(std::memory_order_relaxed) != 0 && !receivers_spin(h)) {
     h->ready_futex.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(&h->ready_futex);
   }

@@ -13,11 +13,14 @@
 // leaks a slot, never wedges a ring and never publishes half a message.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "shm/layout.h"
+#include "shm/ring.h"
 #include "shm/segment.h"
 #include "shmq/client.h"
 #include "shmq/status.h"
@@ -170,8 +173,17 @@ void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t g
 // ring, as FREE(deleted_gen + 1).
 void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t deleted_gen);
 
-// Wakes long-polling receivers if any sleep. Any process, after publishing.
+// Wakes long-polling receivers if any sleep and none spins. Any process,
+// after publishing.
 void notify_receivers(Header* h);
+
+inline bool receivers_spin(const Header* h) {
+  for (const auto& w : h->spinning)
+    if (w.load(std::memory_order_relaxed) != 0) return true;
+  return false;
+}
+
+
 
 // The answers and checks standard and FIFO queues share (fifo.h).
 Status expired_handle();            // InvalidParameterValue: "The receipt handle has expired."
@@ -188,6 +200,30 @@ Status check_visibility_cap(uint64_t lease_start_ms, uint64_t now_ms, uint64_t v
 // Index of the lane in v.lanes.
 inline uint32_t lane_index(const SegmentView& v, const Lane& lane) {
   return uint32_t(&lane - v.lanes);
+}
+
+// A long poll's spin before it sleeps: up to `spins` pauses, calling take()
+// (which returns how many messages it got) whenever the ready ring holds an
+// entry, with the lane's bit set in h->spinning meanwhile. While any bit is
+// set, senders skip the futex wake (a syscall per message when consumers
+// sleep): the spinner takes the entry. A spinner that leaves with a message
+// and entries still in the ring passes the wake on, so none is stranded
+// with the sleepers (Dekker again: our bit cleared, then the ring read; a
+// sender's entry published, then the bits read). Returns what take() got.
+template <class Take>
+size_t spin_before_sleep(const SegmentView& v, const Lane& lane, int spins, Take&& take) {
+  const uint32_t i = lane_index(v, lane);
+  std::atomic<uint64_t>& word = v.header->spinning[i / 64];
+  const uint64_t bit = uint64_t{1} << (i % 64);
+  word.fetch_or(bit, std::memory_order_seq_cst);
+  size_t n = 0;
+  for (int k = 0; k < spins && n == 0; ++k) {
+    _mm_pause();
+    if (ring_size(v.ready) > 0) n = take();
+  }
+  word.fetch_and(~bit, std::memory_order_seq_cst);
+  if (n > 0 && ring_size(v.ready) > 0) notify_receivers(v.header);
+  return n;
 }
 
 }  // namespace shmq::shm

@@ -442,11 +442,9 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
   if (!replayed) n = take();
   if (n == 0 && wait_ms > 0 && !replayed) {
     // Spin briefly (a message may be microseconds away), then sleep on the
-    // futex; a sender wakes us only when `waiters` says someone sleeps.
-    for (int i = 0; i < 2000 && n == 0; ++i) {
-      _mm_pause();
-      if (shm::ring_size(v.ready) > 0) n = take();
-    }
+    // futex; a sender wakes us only when `waiters` says someone sleeps and
+    // no receiver spins.
+    n = shm::spin_before_sleep(v, *lane, 2000, take);
     // The wait is real time (a precise clock: the coarse queue clock could
     // end it a tick early).
     using Clock = std::chrono::steady_clock;

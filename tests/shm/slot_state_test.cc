@@ -601,5 +601,59 @@ TEST_F(SlotStateTest, PurgeDeletesEverything) {
   EXPECT_EQ(receive_messages(v_, lane(), 1000, 1, &d), 0u);
 }
 
+// Long polling: a sender wakes the sleepers (a futex syscall per message)
+// only when no receiver is spinning before its sleep -- a spinner takes the
+// entry itself.
+TEST_F(SlotStateTest, ASenderSkipsTheWakeWhileAReceiverSpins) {
+  Header* h = v_.header;
+  h->waiters.store(1);  // one receiver asleep
+  h->spinning[0].store(uint64_t{1} << 2);  // lane 2's receiver spinning
+  const uint32_t before = h->ready_futex.load();
+  send("a");
+  EXPECT_EQ(h->ready_futex.load(), before) << "woke the sleepers though a receiver spins";
+  h->spinning[0].store(0);
+  send("b");
+  EXPECT_NE(h->ready_futex.load(), before) << "a sleeper with no spinner was not woken";
+}
+
+// A spinner that takes one message and leaves another in the ring (whose
+// sender skipped its wake because of it) passes the wake on to the
+// sleepers; its bit is set only while it spins.
+TEST_F(SlotStateTest, ASpinnerThatLeavesEntriesBehindPassesTheWakeOn) {
+  Header* h = v_.header;
+  h->waiters.store(1);
+  Lane& spinner = v_.lanes[2];
+  spinner.owner = 9;
+  h->spinning[0].store(uint64_t{1} << 2);
+  send("a");
+  send("b");  // both wakes skipped: lane 2 "spins"
+  h->spinning[0].store(0);
+  const uint32_t before = h->ready_futex.load();
+  bool bit_while_taking = false;
+  Delivery d{};
+  const size_t n = spin_before_sleep(v_, spinner, 10, [&] {
+    bit_while_taking = (h->spinning[0].load() >> 2) & 1;
+    return receive_messages(v_, spinner, 30000, 1, &d);
+  });
+  EXPECT_EQ(n, 1u);
+  EXPECT_TRUE(bit_while_taking);
+  EXPECT_EQ(h->spinning[0].load(), 0u);
+  EXPECT_NE(h->ready_futex.load(), before) << "the entry left behind stays with sleepers nobody woke";
+  // With nothing left behind there is nothing to pass on.
+  const uint32_t after = h->ready_futex.load();
+  EXPECT_EQ(spin_before_sleep(v_, spinner, 10, [&] { return receive_messages(v_, spinner, 30000, 1, &d); }), 1u);
+  EXPECT_EQ(h->ready_futex.load(), after);
+}
+
+// A receiver killed while it spins leaves its bit set: every sender would
+// skip the wake from then on. The repair of its lane clears it.
+TEST_F(SlotStateTest, RepairClearsADeadSpinnersBit) {
+  Header* h = v_.header;
+  h->spinning[1].store((uint64_t{1} << 3) | (uint64_t{1} << 5));  // lanes 67 and 69
+  v_.lanes[67].owner = 77;
+  repair_lane(v_, 67, [](uint32_t) { return false; });
+  EXPECT_EQ(h->spinning[1].load(), uint64_t{1} << 5);
+}
+
 }  // namespace
 }  // namespace shmq::shm
