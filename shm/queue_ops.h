@@ -177,13 +177,12 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
 // after publishing.
 void notify_receivers(Header* h);
 
+// Whether any receiver is in its pre-sleep spin (spin_before_sleep).
 inline bool receivers_spin(const Header* h) {
   for (const auto& w : h->spinning)
     if (w.load(std::memory_order_relaxed) != 0) return true;
   return false;
 }
-
-
 
 // The answers and checks standard and FIFO queues share (fifo.h).
 Status expired_handle();            // InvalidParameterValue: "The receipt handle has expired."
