@@ -91,7 +91,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
     }
     if (m == 0) continue;
     size_t pushed = 0;
-    CellWait w(v, lane_index(v, lane) == kBrokerLane ? 0 : kCellPatienceMs);  // as push_free_slot
+    CellWait w(v, lane);
     while (pushed < m) {
       const size_t k = ring_push_batch(
           v.free[c], lane, vals + pushed, m - pushed,

@@ -126,8 +126,7 @@ namespace {
 // hot path stays one inlined ring_push.
 [[gnu::noinline, gnu::cold]] void wait_to_push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot) {
   const RingView& r = v.free[v.class_of(slot)];
-  const bool broker = &lane == &v.lanes[kBrokerLane];
-  CellWait w(v, broker ? 0 : kCellPatienceMs);
+  CellWait w(v, lane);
   do {
     if (!w.wait()) {
       hand_free_to_broker(v, lane, slot);

@@ -69,17 +69,18 @@ bool brief_wait(int* waits);
 // for every slot of its class twice over, so this is the only way its push
 // fails -- and it does, under load: when the queue runs full every send pops
 // from the small classes' rings, which lap within one preempted popper's
-// timeslice. Such a push must wait, never give up at once: a FREE slot in no
-// ring is lost to the queue for good. wait() spins, then yields, then sleeps
+// timeslice. Such a push waits: wait() spins, then yields, then sleeps
 // (50 us), and answers false once kCellPatienceMs have passed -- time for the
 // broker to repair a popper that died there; only a broker that is down too
-// (or a popper stopped by a debugger) outlasts it.
+// (or a popper stopped by a debugger) outlasts it, and then the free is
+// handed to the broker (hand_free_to_broker).
 inline constexpr uint64_t kCellPatienceMs = 2000;
 // The first wait() of each CellWait counts in counters.free_push_waits.
 class CellWait {
  public:
-  explicit CellWait(const SegmentView& v, uint64_t patience_ms = kCellPatienceMs)
-      : counters_(v.header->counters), patience_ms_(patience_ms) {}
+  // The broker's lane has no patience (push_free_slot): it hands over.
+  CellWait(const SegmentView& v, const Lane& lane)
+      : counters_(v.header->counters), patience_ms_(&lane == &v.lanes[kBrokerLane] ? 0 : kCellPatienceMs) {}
   bool wait();
 
  private:

@@ -161,6 +161,34 @@ class SlotStateTest : public ::testing::Test {
     EXPECT_EQ(lane().intent.load(), 0u);
   }
 
+  // Laps a stalled pop and deletes the message whose free meets the stalled
+  // cell with `remove(d)`, the cell never released meanwhile: the delete
+  // ends after the patience with the free handed to the broker -- counted,
+  // and seen by the activity fingerprint, so even an idle queue is scanned
+  // -- and a scan after the release lists the slot.
+  template <class Remove>
+  void expect_give_up_hands_over(Remove&& remove) {
+    uint64_t stalled = 0;
+    const Delivery d = lap_a_stalled_pop(&stalled);
+    const uint64_t fingerprint = activity_fingerprint(v_);
+    const uint64_t listed = ring_size(v_.free[0]);
+    remove(d);
+    EXPECT_EQ(v_.header->counters.free_push_waits.load(), 1u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
+    EXPECT_NE(activity_fingerprint(v_), fingerprint) << "an idle queue's scan would skip the hand-over";
+    const uint64_t st = state(d.slot);
+    EXPECT_EQ(state_of(st), SlotState::kDeleted);
+    EXPECT_EQ(value_of(st), kBrokerLane);
+    EXPECT_EQ(lane().op.load(), 0u);
+    EXPECT_EQ(lane().intent.load(), 0u);
+    Delivery none{};
+    EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
+    release_stalled_pop(stalled);
+    scan_slots(v_, now(), nullptr);
+    EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
+    EXPECT_EQ(ring_size(v_.free[0]), listed + 1);
+  }
+
   size_t size_ = 0;
   void* base_ = nullptr;
   SegmentView v_;
@@ -298,44 +326,20 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
 // the broker's scan lists the slot once the cell is released: bounded for
 // the client, and no slot lost for good.
 TEST_F(SlotStateTest, DeleteGivesUpOnAFreeRingCellNeverReleasedAndTheBrokerFreesItLater) {
-  uint64_t stalled = 0;
-  const Delivery d = lap_a_stalled_pop(&stalled);
-  const uint64_t fingerprint = activity_fingerprint(v_);
-  const uint64_t listed = ring_size(v_.free[0]);
-  EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
-  EXPECT_EQ(v_.header->counters.free_push_waits.load(), 1u);
-  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
-  EXPECT_NE(activity_fingerprint(v_), fingerprint) << "an idle queue's scan would skip the hand-over";
-  uint64_t st = state(d.slot);
-  EXPECT_EQ(state_of(st), SlotState::kDeleted);
-  EXPECT_EQ(value_of(st), kBrokerLane);
-  EXPECT_EQ(lane().op.load(), 0u);
-  EXPECT_EQ(lane().intent.load(), 0u);
-  Delivery none{};
-  EXPECT_EQ(receive_messages(v_, lane(), 30000, 1, &none), 0u);
-  release_stalled_pop(stalled);
-  scan_slots(v_, now(), nullptr);
-  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
-  EXPECT_EQ(ring_size(v_.free[0]), listed + 1);
+  expect_give_up_hands_over([&](const Delivery& d) {
+    EXPECT_TRUE(delete_message(v_, lane(), {d.slot, d.gen, d.incarnation}).ok());
+  });
 }
 
 // The same for a delete batch (free_slots): the slot it could not push is
 // handed over, not left DELETED(lane) for a repair that never comes.
 TEST_F(SlotStateTest, BatchDeleteGivesUpOnACellNeverReleasedAndTheBrokerFreesItLater) {
-  uint64_t stalled = 0;
-  const Delivery d = lap_a_stalled_pop(&stalled);
-  const uint64_t listed = ring_size(v_.free[0]);
-  const HandleRef h[1] = {{d.slot, d.gen, d.incarnation}};
-  Status st[1];
-  EXPECT_EQ(delete_messages(v_, lane(), h, 1, st), 1u);
-  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
-  EXPECT_EQ(state_of(state(d.slot)), SlotState::kDeleted);
-  EXPECT_EQ(value_of(state(d.slot)), kBrokerLane);
-  EXPECT_EQ(lane().batch.load(), 0u);
-  release_stalled_pop(stalled);
-  scan_slots(v_, now(), nullptr);
-  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
-  EXPECT_EQ(ring_size(v_.free[0]), listed + 1);
+  expect_give_up_hands_over([&](const Delivery& d) {
+    const HandleRef h[1] = {{d.slot, d.gen, d.incarnation}};
+    Status st[1];
+    EXPECT_EQ(delete_messages(v_, lane(), h, 1, st), 1u);
+    EXPECT_EQ(lane().batch.load(), 0u);
+  });
 }
 
 // One client died with two lanes mid-step: lane 2 inside a free-ring pop
