@@ -625,6 +625,7 @@ void Server::tick() {
     const uint64_t now = shm::queue_clock_ms(v.header);
     v.header->broker_heartbeat_ms.store(now, std::memory_order_relaxed);
     v.header->epoch_offset_ms.store(shm::measure_epoch_offset_ms(v.header), std::memory_order_relaxed);
+    shm::wake_stranded_receivers(v);  // long polls: bounded by a tick, whatever a spinner does
     auto mover = [&](uint32_t slot) -> bool {
       QueueRecord* dlq = registry_.find_uid(v.header->config.dlq_uid.load());
       if (!dlq) return false;

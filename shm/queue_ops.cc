@@ -35,6 +35,14 @@ Status check_visibility_cap(uint64_t lease_start_ms, uint64_t now_ms, uint64_t v
                     "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
 }
 
+bool wake_stranded_receivers(const SegmentView& v) {
+  Header* h = v.header;
+  if (ring_size(v.ready) == 0 || h->waiters.load(std::memory_order_seq_cst) == 0) return false;
+  h->ready_futex.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake_all(&h->ready_futex);
+  return true;
+}
+
 void notify_receivers(Header* h) {
   // Pairs with the receiver's waiters increment before its last look at the
   // ring (Dekker): either it sees our entry or we see its count.

@@ -178,6 +178,12 @@ void free_deleted_slot(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t
 // after publishing.
 void notify_receivers(Header* h);
 
+// The broker's safety net, once a tick: when entries wait in the ready ring
+// while receivers sleep, wakes them regardless of spinners -- a receiver
+// stopped (SIGSTOP, a debugger) in its spin keeps its bit set and would
+// leave the sleepers to their 100 ms re-check. Returns whether it woke.
+bool wake_stranded_receivers(const SegmentView& v);
+
 // Whether any receiver is in its pre-sleep spin (spin_before_sleep).
 inline bool receivers_spin(const Header* h) {
   for (const auto& w : h->spinning)

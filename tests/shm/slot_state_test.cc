@@ -649,6 +649,25 @@ TEST_F(SlotStateTest, ASpinnerThatLeavesEntriesBehindPassesTheWakeOn) {
   EXPECT_EQ(h->ready_futex.load(), after);
 }
 
+// A receiver stopped (not dead) in its spin keeps its bit: publishers skip
+// the wake. The broker's tick wakes the sleepers when entries wait while
+// they sleep, and does nothing otherwise.
+TEST_F(SlotStateTest, TheBrokersTickWakesSleepersAStoppedSpinnerWouldStrand) {
+  Header* h = v_.header;
+  h->waiters.store(1);
+  h->spinning[0].store(uint64_t{1} << 2);  // stopped mid-spin
+  const uint32_t before = h->ready_futex.load();
+  EXPECT_FALSE(wake_stranded_receivers(v_)) << "woke sleepers for an empty ring";
+  send("a");
+  EXPECT_EQ(h->ready_futex.load(), before);  // the publisher skipped its wake
+  EXPECT_TRUE(wake_stranded_receivers(v_));
+  EXPECT_NE(h->ready_futex.load(), before);
+  h->waiters.store(0);
+  const uint32_t after = h->ready_futex.load();
+  EXPECT_FALSE(wake_stranded_receivers(v_)) << "a syscall with nobody asleep";
+  EXPECT_EQ(h->ready_futex.load(), after);
+}
+
 // A receiver killed while it spins leaves its bit set: every sender would
 // skip the wake from then on. The repair of its lane clears it.
 TEST_F(SlotStateTest, RepairClearsADeadSpinnersBit) {
