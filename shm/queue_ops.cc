@@ -35,11 +35,19 @@ Status check_visibility_cap(uint64_t lease_start_ms, uint64_t now_ms, uint64_t v
                     "VisibilityTimeout for the message is beyond the limit [43200 seconds]");
 }
 
-bool wake_stranded_receivers(const SegmentView& v) {
-  Header* h = v.header;
-  if (ring_size(v.ready) == 0 || h->waiters.load(std::memory_order_seq_cst) == 0) return false;
+namespace {
+
+// A sleeping receiver's futex_wait on ready_futex returns (or does not start).
+void wake_sleepers(Header* h) {
   h->ready_futex.fetch_add(1, std::memory_order_seq_cst);
   futex_wake_all(&h->ready_futex);
+}
+
+}  // namespace
+
+bool wake_stranded_receivers(const SegmentView& v) {
+  if (ring_size(v.ready) == 0 || v.header->waiters.load(std::memory_order_seq_cst) == 0) return false;
+  wake_sleepers(v.header);
   return true;
 }
 
@@ -47,10 +55,7 @@ void notify_receivers(Header* h) {
   // Pairs with the receiver's waiters increment before its last look at the
   // ring (Dekker): either it sees our entry or we see its count.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (h->waiters.load(std::memory_order_relaxed) != 0 && !receivers_spin(h)) {
-    h->ready_futex.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(&h->ready_futex);
-  }
+  if (h->waiters.load(std::memory_order_relaxed) != 0 && !receivers_spin(h)) wake_sleepers(h);
 }
 
 void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t gen) {
