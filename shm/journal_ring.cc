@@ -1,7 +1,5 @@
 #include "shm/journal_ring.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -126,17 +124,18 @@ Status journal_wait_durable(const SegmentView& v, uint64_t end) {
   // Group commit: wait until the journal thread's head passes our position.
   // Head first, then the error word: the broker stores error before it
   // would ever move head without writing.
+  // No spin before sleeping: the wait is at least one fdatasync (hundreds
+  // of microseconds), which a few microseconds of pauses never catch; with
+  // 16 senders woken together on 2 vCPUs those pauses were ~2 us of CPU per
+  // sender in the stretch where the next batch gathers (measured: the
+  // gather 271 -> 238 us, mean of 6 alternating runs).
   const uint64_t deadline = now_ms() + kJournalPatienceMs;
-  for (int spins = 0;; ++spins) {
+  for (;;) {
     if (v.journal.pos->head.load(std::memory_order_acquire) > pos) {
       if (j.error.load(std::memory_order_acquire) != 0) return journal_failed(j);
       return Status::OK();
     }
     if (j.error.load(std::memory_order_acquire) != 0) return journal_failed(j);
-    if (spins < 64) {
-      _mm_pause();
-      continue;
-    }
     if (now_ms() > deadline) return journal_stalled();
     const uint32_t f = j.durable_futex.load(std::memory_order_seq_cst);
     j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
