@@ -73,23 +73,24 @@ Status Registry::map_segment(QueueRecord* q, bool create) {
       q->object = std::make_unique<bip::shared_memory_object>(bip::create_only, name.c_str(),
                                                               bip::read_write, perm);
       q->object->truncate(bip::offset_t(size));
-      q->region = std::make_unique<bip::mapped_region>(*q->object, bip::read_write);
-      shm::advise_huge_pages(q->region->get_address(), q->region->get_size());  // before the first touch
-      std::random_device rd;
-      uint64_t secret = (uint64_t(rd()) << 32) ^ rd();
-      q->view = shm::format_segment(q->region->get_address(), q->region->get_size(), geometry_,
-                                    q->uid, q->fifo, secret);
-      q->view.lanes[shm::kBrokerLane].owner.store(shm::kBrokerClientId);
-      q->view.header->created_epoch_s.store(q->created_s);
-      return Status::OK();
+    } else {
+      q->object = std::make_unique<bip::shared_memory_object>(bip::open_only, name.c_str(), bip::read_write);
     }
-    q->object = std::make_unique<bip::shared_memory_object>(bip::open_only, name.c_str(), bip::read_write);
     q->region = std::make_unique<bip::mapped_region>(*q->object, bip::read_write);
-    shm::advise_huge_pages(q->region->get_address(), q->region->get_size());
+    shm::advise_huge_pages(q->region->get_address(), q->region->get_size());  // before format's first touch
   } catch (const bip::interprocess_exception& e) {
     q->object.reset();
     q->region.reset();
     return Status("InternalError", "segment " + name + ": " + e.what());
+  }
+  if (create) {
+    std::random_device rd;
+    uint64_t secret = (uint64_t(rd()) << 32) ^ rd();
+    q->view = shm::format_segment(q->region->get_address(), q->region->get_size(), geometry_, q->uid,
+                                  q->fifo, secret);
+    q->view.lanes[shm::kBrokerLane].owner.store(shm::kBrokerClientId);
+    q->view.header->created_epoch_s.store(q->created_s);
+    return Status::OK();
   }
   auto v = shm::attach_segment(q->region->get_address(), q->region->get_size());
   if (!v.ok()) {
