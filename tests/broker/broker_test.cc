@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "shm/layout.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/queue_helpers.h"
 
@@ -293,6 +294,36 @@ TEST(Broker, DeleteQueueEndsALongPoll) {
     EXPECT_EQ(got.status().code(), "QueueDoesNotExist");
   }
   EXPECT_EQ((*q)->receive({.max_messages = 1, .wait_time_seconds = 1}).status().code(), "QueueDoesNotExist");
+}
+
+// A long-poll receiver stopped (SIGSTOP, a debugger) during its pre-sleep
+// spin keeps its bit in Header::spinning, so senders skip the futex wake: the
+// broker's tick wakes the sleepers whenever entries wait
+// (shm::wake_stranded_receivers). Staged in the header: a sleeper counted in
+// `waiters` and the bit of lane kMaxLanes - 1, which no client holds here (so
+// no repair clears it). Only the broker can bump ready_futex then.
+TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = client->create_queue("polled");
+  ASSERT_TRUE(q.ok());
+  testing::MappedSegment segment(broker, "polled");
+  ASSERT_TRUE(segment.ok());
+  shm::Header* h = segment.view().header;
+  constexpr uint32_t kStopped = shm::kMaxLanes - 1;
+  h->waiters.fetch_add(1);
+  h->spinning[kStopped / 64].fetch_or(uint64_t{1} << (kStopped % 64));
+  const uint32_t before = h->ready_futex.load();
+  ASSERT_TRUE((*q)->send("stranded").ok());
+  bool woken = false;
+  for (auto deadline = Clock::now() + std::chrono::seconds(5); !woken && Clock::now() < deadline;) {
+    woken = h->ready_futex.load() != before;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(woken) << "nothing woke the sleepers while a message waited";
+  h->spinning[kStopped / 64].fetch_and(~(uint64_t{1} << (kStopped % 64)));
+  h->waiters.fetch_sub(1);
+  EXPECT_EQ(receive_now(**q).size(), 1u);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 #include "tests/support/broker_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -117,6 +121,41 @@ bool BrokerProcess::wait_lanes_free(const std::string& queue, int timeout_ms) co
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
+}
+
+MappedSegment::MappedSegment(const BrokerProcess& broker, const std::string& queue) {
+  const nlohmann::json q = broker.queue_stats(queue);
+  if (q.is_null()) {
+    ADD_FAILURE() << "no queue " << queue << " in the broker's stats";
+    return;
+  }
+  const std::string name = broker::segment_object_name(broker::instance_tag(broker.socket()), q["uid"].get<uint32_t>());
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    ADD_FAILURE() << "segment " << name << ": " << std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return;
+  }
+  void* base = mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) {
+    ADD_FAILURE() << "mmap " << name << ": " << std::strerror(errno);
+    return;
+  }
+  auto v = shm::attach_segment(base, size_t(st.st_size));
+  if (!v.ok()) {
+    ADD_FAILURE() << "attach " << name << ": " << v.status().to_string();
+    munmap(base, size_t(st.st_size));
+    return;
+  }
+  base_ = base;
+  size_ = size_t(st.st_size);
+  view_ = v.value();
+}
+
+MappedSegment::~MappedSegment() {
+  if (base_) munmap(base_, size_);
 }
 
 int run_command(const std::vector<std::string>& argv, std::string* out,

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shm/segment.h"
 #include "shmq/client.h"
 
 namespace shmq::testing {
@@ -51,6 +52,25 @@ class BrokerProcess {
   std::string socket_;
   std::vector<std::string> args_;
   pid_t pid_ = -1;
+};
+
+// A queue's segment mapped into the test process by its name (the broker
+// instance's prefix and the queue's uid from `shmq stats`), to look at or
+// stage what a client in some state would leave in its header. ok() is
+// false (and the test has failed) when the queue or its segment is missing.
+class MappedSegment {
+ public:
+  MappedSegment(const BrokerProcess& broker, const std::string& queue);
+  ~MappedSegment();
+  MappedSegment(const MappedSegment&) = delete;
+  MappedSegment& operator=(const MappedSegment&) = delete;
+  bool ok() const { return base_ != nullptr; }
+  const shm::SegmentView& view() const { return view_; }
+
+ private:
+  void* base_ = nullptr;
+  size_t size_ = 0;
+  shm::SegmentView view_;
 };
 
 // Path of a built binary, from the build system.
