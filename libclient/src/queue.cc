@@ -213,7 +213,9 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
                   "Value " + std::to_string(options.delay_seconds) +
                       " for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 "
                       "and <= 900.");
-  if (fifo() && options.delay_seconds >= 0)
+  // FIFO queues have no per-message delay; an explicit 0 is accepted, as
+  // SQS does, and the queue's DelaySeconds applies.
+  if (fifo() && options.delay_seconds > 0)
     return Status("InvalidParameterValue",
                   "Value " + std::to_string(options.delay_seconds) +
                       " for parameter DelaySeconds is invalid. Reason: The request include "
@@ -239,8 +241,8 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
     *content_dedup = shm::sha256_hex(body);
     *dedup_id = *content_dedup;
   }
-  const uint32_t delay_s = options.delay_seconds >= 0 ? uint32_t(options.delay_seconds)
-                                                      : cfg.delay_s.load(std::memory_order_relaxed);
+  const uint32_t delay_s = options.delay_seconds >= 0 && !fifo() ? uint32_t(options.delay_seconds)
+                                                                 : cfg.delay_s.load(std::memory_order_relaxed);
   in->body = body;
   in->attributes = options.attributes;
   in->attributes_size = attrs_size;

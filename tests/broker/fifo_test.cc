@@ -27,6 +27,7 @@
 namespace shmq {
 namespace {
 
+using testing::batch_entry;
 using testing::counts;
 using testing::Counts;
 using testing::receive_now;
@@ -213,6 +214,24 @@ TEST(Fifo, ContentBasedAndPerGroupDeduplication) {
   delayed.delay_seconds = 5;
   EXPECT_EQ(plain->send("body", delayed).status().code(), "InvalidParameterValue");
   EXPECT_TRUE(receive_now(*plain, 10).empty()) << "a rejected send enqueued something";
+  // An explicit 0 is no per-message delay: SQS accepts it on FIFO queues.
+  SendOptions zero = in_group("g", "0");
+  zero.delay_seconds = 0;
+  EXPECT_TRUE(plain->send("undelayed", zero).ok());
+  std::vector<SendBatchEntry> batch = {batch_entry("a", "in a batch")};
+  batch[0].message_group_id = "g";
+  batch[0].message_deduplication_id = "b0";
+  batch[0].delay_seconds = 0;
+  auto sent = plain->send_batch(batch);
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->successful.size(), 1u);
+  batch[0].delay_seconds = 1;
+  batch[0].message_deduplication_id = "b1";
+  sent = plain->send_batch(batch);
+  ASSERT_TRUE(sent.ok());
+  ASSERT_EQ(sent->failed.size(), 1u);
+  EXPECT_EQ(sent->failed[0].code, "InvalidParameterValue");
+  EXPECT_EQ(bodies(receive_now(*plain, 10)), (std::vector<std::string>{"undelayed", "in a batch"}));
 
   auto cbd = make_fifo(*client, "cbd.fifo", {{"ContentBasedDeduplication", "true"}});
   ASSERT_TRUE(cbd);
@@ -340,7 +359,9 @@ TEST(Fifo, QueueDelayHoldsEveryGroupUntilDue) {
   auto q = make_fifo(*client, "delay.fifo", {{"DelaySeconds", "5"}, {"ContentBasedDeduplication", "true"}});
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->send("first", in_group("g")).ok());
-  ASSERT_TRUE(q->send("second", in_group("g")).ok());
+  SendOptions zero = in_group("g");
+  zero.delay_seconds = 0;  // accepted, but no per-message delay: the queue's still applies
+  ASSERT_TRUE(q->send("second", zero).ok());
   EXPECT_TRUE(receive_now(*q, 10).empty()) << "delayed by the queue's DelaySeconds";
   EXPECT_EQ(counts(*q), (Counts{"0", "0", "2"}));
   ASSERT_TRUE(client->advance_clock(6000).ok());
