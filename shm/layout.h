@@ -252,6 +252,12 @@ struct FifoMeta {
 static_assert(sizeof(FifoMeta) == 24);
 // Bytes each payload of a FIFO queue has beyond its class's size, for the metadata.
 inline constexpr uint32_t kFifoMetaReserve = 512;
+// Bytes every payload has beyond its class's size for the encoding of the
+// message attributes (validation.h: encode_attributes, a count and 9 bytes of
+// lengths and type per attribute, at most 10): SQS counts only names, types
+// and values against MaximumMessageSize, so a message of exactly the largest
+// size with attributes must still fit its class.
+inline constexpr uint32_t kAttributesEncodingReserve = 128;
 constexpr uint32_t fifo_meta_size(uint32_t group_len, uint32_t dedup_len) {
   return (uint32_t(sizeof(FifoMeta)) + group_len + dedup_len + 7) & ~7u;
 }

@@ -34,8 +34,9 @@ uint64_t plan(const Geometry& g, bool fifo, Header* h) {
     SizeClass& k = h->classes[c];
     k.first_slot = first;
     k.count = g.counts[c];
-    // A FIFO message's metadata does not count against its size limit.
-    k.payload_capacity = g.payload[c] + (fifo ? kFifoMetaReserve : 0);
+    // A FIFO message's metadata and the attributes' encoding do not count
+    // against the size limit.
+    k.payload_capacity = g.payload[c] + kAttributesEncodingReserve + (fifo ? kFifoMetaReserve : 0);
     // Twice the slots: a queue at rest holds every slot in its free ring, and
     // with a ring of exactly `count` cells the push position (the consumer's
     // delete) would sit one cell behind the pop position (the producer's

@@ -13,6 +13,8 @@
 #include <optional>
 #include <utility>
 
+#include "shm/layout.h"
+
 namespace shmq::shm {
 namespace {
 
@@ -638,6 +640,9 @@ std::string md5_of_message_attributes(const MessageAttributes& attributes) {
 
 // Messages without attributes are the common case, so they encode to nothing at all
 // (an empty blob); decode also accepts an explicit count of zero.
+static_assert(2 + kMaxMessageAttributes * (2 + 2 + 1 + 4) <= kAttributesEncodingReserve,
+              "the largest attribute encoding overhead must fit the payload reserve");
+
 size_t encoded_attributes_size(const MessageAttributes& attributes) {
   if (attributes.empty()) return 0;
   size_t total = 2;

@@ -197,6 +197,33 @@ TEST_F(BadInput, BodyOverDefaultMaximumMessageSize) {
   EXPECT_EQ(counts(*q_), (Counts{"2", "1", "0"}));
 }
 
+// SQS counts a message's size as its body plus the attributes' names, types
+// and values: a message of exactly the maximum with ten attributes is valid,
+// whatever the attributes' encoding takes in the segment (the reserve in
+// each payload), and one byte more is not.
+TEST_F(BadInput, MaximumSizeWithTenAttributesFits) {
+  MessageAttributes a;
+  size_t attrs = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "a" + std::to_string(i);
+    a[name] = {"String", "v", ""};
+    attrs += name.size() + 6 + 1;
+  }
+  auto over = q_->send(std::string(1048576 - attrs + 1, 'o'), attributes_of(&a));
+  EXPECT_EQ(over.status().code(), "InvalidParameterValue") << over.status().to_string();
+  ExpectUnchanged();
+  auto exact = q_->send(std::string(1048576 - attrs, 'e'), attributes_of(&a));
+  ASSERT_TRUE(exact.ok()) << exact.status().to_string();
+  std::vector<Message> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    for (auto& m : receive_now(*q_, 10))
+      if (m.body.size() == 1048576 - attrs) got.push_back(m);
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].attributes().size(), 10u);
+  EXPECT_EQ(got[0].attributes().at("a9").string_value, "v");
+}
+
 TEST_F(BadInput, EmptyBody) {
   auto r = q_->send("");
   EXPECT_EQ(r.status().code(), "MissingParameter") << r.status().to_string();
