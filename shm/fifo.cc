@@ -229,11 +229,13 @@ size_t fifo_delete_messages(const SegmentView& v, Lane& lane, const HandleRef* h
     }
     unlock_group(v, lane, gi);
   }
+  // Wake sleepers for the groups' next messages before the free, which may
+  // wait for a free-ring cell (up to kCellPatienceMs on a stopped popper).
+  if (tokens) notify_receivers(v.header);
   for (size_t k = 0; k < nd; ++k) journal_after_delete(v, lane, h[deleted[k]].slot, h[deleted[k]].incarnation);
   SHMQ_CRASH_POINT();
   free_slots(v, lane, unlinked.slot, unlinked.free_gen, unlinked.n);
   lane.batch.store(0, std::memory_order_relaxed);
-  if (tokens) notify_receivers(v.header);
   return size_t(std::count_if(status, status + n, [](const Status& s) { return s.ok(); }));
 }
 

@@ -314,7 +314,7 @@ struct Counters {  // broker writes; `shmq stats` prints them
   std::atomic<uint64_t> purged;
   // Written by any lane, on a slow path only (queue_ops.h, CellWait):
   std::atomic<uint64_t> free_push_waits;  // free-ring pushes that waited for a popper's cell
-  std::atomic<uint64_t> frees_handed_over;  // ... and gave up: slots left to the broker's scan
+  std::atomic<uint64_t> frees_handed_over;  // ... and gave up (or the broker deferred): slots left to its scan
   std::atomic<uint64_t> ready_parked;     // publishes parked as due-now DELAYED: no ready cell
 };
 // Counters fills its two lines exactly: a new counter needs a layout version.

@@ -104,7 +104,7 @@ void free_slots(const SegmentView& v, Lane& lane, const uint32_t* slots, const u
       // not yet free is one a popper claimed a lap ago (CellWait). The
       // slots not pushed when patience runs out go to the broker's scans.
       if (k == 0 && !w.wait()) {
-        for (size_t i = pushed; i < m; ++i) hand_free_to_broker(v, lane, uint32_t(vals[i]));
+        for (size_t i = pushed; i < m; ++i) hand_free_to_broker(v, uint32_t(vals[i]));
         break;
       }
       pushed += k;

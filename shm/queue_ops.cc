@@ -109,12 +109,12 @@ void spin_or_yield(int n) {
 
 }  // namespace
 
-void hand_free_to_broker(const SegmentView& v, const Lane& lane, uint32_t slot) {
+void hand_free_to_broker(const SegmentView& v, uint32_t slot) {
   Slot& s = v.slot(slot);
   s.state.store(make_state(SlotState::kDeleted, gen_of(s.state.load(std::memory_order_relaxed)), kBrokerLane),
                 std::memory_order_release);
-  if (&lane != &v.lanes[kBrokerLane])  // the broker's own deferrals are its business
-    v.header->counters.frees_handed_over.fetch_add(1, std::memory_order_release);
+  // The broker's own deferrals too: a scan that deferred asks for no retry by itself.
+  v.header->counters.frees_handed_over.fetch_add(1, std::memory_order_release);
 }
 
 bool CellWait::wait() {
@@ -142,7 +142,7 @@ namespace {
   CellWait w(v, lane);
   do {
     if (!w.wait()) {
-      hand_free_to_broker(v, lane, slot);
+      hand_free_to_broker(v, slot);
       lane.op.store(0, std::memory_order_relaxed);
       return;
     }

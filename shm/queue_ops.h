@@ -103,10 +103,11 @@ void push_free_slot(const SegmentView& v, Lane& lane, uint32_t slot);
 // lists, turns DELETED(broker lane) -- named by its own state word, off
 // every FIFO group list -- and the broker's scans (repair.h:
 // retry_deferred_free) free it once the cell is released. Nothing is lost
-// for good. A client's hand-over is counted in counters.frees_handed_over,
-// which the broker's activity fingerprint includes, so an idle queue is
-// scanned for it.
-void hand_free_to_broker(const SegmentView& v, const Lane& lane, uint32_t slot);
+// for good. Every hand-over (a client's, or the broker's own deferral,
+// wherever it frees: scans, repairs, purges) is counted in
+// counters.frees_handed_over, which the broker's activity fingerprint
+// includes, so an idle queue is scanned for it.
+void hand_free_to_broker(const SegmentView& v, uint32_t slot);
 // Writes attributes and body at payload offset `prefix` and the slot's
 // fields; returns the queue-clock time it stamped.
 uint64_t write_message(const SegmentView& v, uint32_t slot, uint32_t prefix, const SendInput& in);
@@ -212,10 +213,13 @@ inline uint32_t lane_index(const SegmentView& v, const Lane& lane) {
 // (which returns how many messages it got) whenever the ready ring holds an
 // entry, with the lane's bit set in h->spinning meanwhile. While any bit is
 // set, senders skip the futex wake (a syscall per message when consumers
-// sleep): the spinner takes the entry. A spinner that leaves with a message
-// and entries still in the ring passes the wake on, so none is stranded
-// with the sleepers (Dekker again: our bit cleared, then the ring read; a
-// sender's entry published, then the bits read). Returns what take() got.
+// sleep): the spinner takes the entry. A spinner that leaves with entries
+// still in the ring passes the wake on, with a message or without one (its
+// last take lost a race, then senders skipped their wakes for its bit: its
+// sleep loop's try takes at most `max`), so none is stranded with the
+// sleepers; with several spinners the last one to leave does it (Dekker
+// again: our bit cleared, then the ring read; a sender's entry published,
+// then the bits read). Returns what take() got.
 template <class Take>
 size_t spin_before_sleep(const SegmentView& v, const Lane& lane, int spins, Take&& take) {
   const uint32_t i = lane_index(v, lane);
@@ -228,7 +232,7 @@ size_t spin_before_sleep(const SegmentView& v, const Lane& lane, int spins, Take
     if (ring_size(v.ready) > 0) n = take();
   }
   word.fetch_and(~bit, std::memory_order_seq_cst);
-  if (n > 0 && ring_size(v.ready) > 0) notify_receivers(v.header);
+  if (ring_size(v.ready) > 0) notify_receivers(v.header);
   return n;
 }
 

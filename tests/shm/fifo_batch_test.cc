@@ -118,6 +118,7 @@ class FifoBatchTest : public ::testing::Test {
     Delivery d{};
     const uint64_t stalled = lap_a_stalled_pop(&d);
     const uint32_t s = d.slot;
+    const uint64_t fingerprint = activity_fingerprint(v_);
     const auto start = std::chrono::steady_clock::now();
     broker_free(d);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
@@ -128,7 +129,8 @@ class FifoBatchTest : public ::testing::Test {
     EXPECT_EQ(state_of(st), SlotState::kDeleted);
     EXPECT_EQ(value_of(st), kBrokerLane);
     EXPECT_EQ(v_.groups[v_.meta(s).group.load()].head.load(), kNil);
-    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
+    EXPECT_NE(activity_fingerprint(v_), fingerprint) << "an idle queue's tick would not scan for the deferral";
     EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
     EXPECT_EQ(v_.lanes[kBrokerLane].batch.load(), 0u);
     const uint64_t now = queue_clock_ms(v_.header);
@@ -140,7 +142,7 @@ class FifoBatchTest : public ::testing::Test {
     fifo_scan(v_, now, nullptr);
     EXPECT_EQ(state_of(v_.slot(s).state.load()), SlotState::kFree);
     EXPECT_EQ(ring_size(r), listed + 1);
-    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
+    EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 2u) << "the scan's deferral counts again";
     EXPECT_EQ(v_.lanes[kBrokerLane].op.load(), 0u);
   }
 
@@ -355,6 +357,35 @@ TEST_F(FifoBatchTest, ADeleteWaitingForAFreeRingCellDoesNotHoldTheGroupLock) {
   EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
   EXPECT_EQ(lane().batch.load(), 0u);
   EXPECT_EQ(v_.groups[gi].head.load(), kNil);
+}
+
+// The group's next message is ready as soon as its head is deleted: the
+// delete wakes long-poll sleepers then, not after its free, which may wait
+// for a free-ring cell up to the patience (a stopped popper).
+TEST_F(FifoBatchTest, ADeleteWakesSleepersForTheGroupsNextMessageBeforeItsFreeWaits) {
+  Delivery d{};
+  const uint64_t stalled = lap_a_stalled_pop(&d);
+  SendInput in;
+  in.body = "next";
+  FifoSendOutput o{};
+  ASSERT_TRUE(fifo_send(v_, lane(), in, "A", "next", &o).ok());  // A is leased: no token yet
+  Header* h = v_.header;
+  const uint64_t tokens = ring_size(v_.ready);
+  const uint32_t seen = h->ready_futex.load();
+  h->waiters.fetch_add(1);  // a long poll asleep
+  std::thread deleter([&] { EXPECT_TRUE(fifo_delete(v_, lane(), {d.slot, d.gen, d.incarnation}).ok()); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (h->counters.free_push_waits.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  const bool waiting = h->counters.free_push_waits.load() != 0;
+  const bool token_out = ring_size(v_.ready) == tokens + 1;
+  const bool woken = h->ready_futex.load() != seen;
+  release_stalled_pop(stalled);
+  deleter.join();
+  h->waiters.fetch_sub(1);
+  ASSERT_TRUE(waiting) << "the delete's free never waited";
+  EXPECT_TRUE(token_out) << "A's token should be out while the delete waits";
+  EXPECT_TRUE(woken) << "A's next message was ready, but the sleepers were left until the free ended";
 }
 
 // Three senders send the same dedup ids each round, in different orders

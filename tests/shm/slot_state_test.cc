@@ -288,7 +288,8 @@ TEST_F(SlotStateTest, BatchDeleteWaitsForAFreeRingCellAStalledPopperHolds) {
 // The broker is one thread, and the popper holding the cell may be a dead
 // client only that thread can reap: its own free does not wait out the
 // patience. The slot stays DELETED(broker lane), in no ring, and a later
-// scan frees it once the cell is released.
+// scan frees it once the cell is released. The deferral is counted, so the
+// tick of an otherwise idle queue scans again (activity_fingerprint).
 TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   uint64_t stalled = 0;
   const Delivery d = lap_a_stalled_pop(&stalled);
@@ -296,6 +297,7 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   v_.slot(d.slot).state.store(make_state(SlotState::kDeleted, d.gen, kBrokerLane));
   const RingView& r = v_.free[0];
   const uint64_t listed = ring_size(r);
+  const uint64_t fingerprint = activity_fingerprint(v_);
   const auto start = std::chrono::steady_clock::now();
   free_deleted_slot(v_, b, d.slot, d.gen);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kCellPatienceMs / 2))
@@ -304,7 +306,8 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   EXPECT_EQ(state_of(st), SlotState::kDeleted);
   EXPECT_EQ(value_of(st), kBrokerLane);
   EXPECT_EQ(ring_size(r), listed);
-  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 1u);
+  EXPECT_NE(activity_fingerprint(v_), fingerprint) << "an idle queue's tick would not scan for the deferral";
   EXPECT_EQ(b.op.load(), 0u);
   EXPECT_EQ(b.intent.load(), 0u);
   // Still held: a scan tries again, defers again, and asks to run soon.
@@ -315,8 +318,26 @@ TEST_F(SlotStateTest, BrokerDefersAFreeItCannotPushAndAScanFreesItLater) {
   scan_slots(v_, now(), nullptr);
   EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
   EXPECT_EQ(ring_size(r), listed + 1);
-  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 0u);
+  EXPECT_EQ(v_.header->counters.frees_handed_over.load(), 2u) << "the scan's deferral counts again";
   EXPECT_EQ(b.op.load(), 0u);
+}
+
+// A free the broker defers in the middle of a scan (here a retention delete
+// meets the stalled cell) is counted too: the next tick's fingerprint
+// differs, so an idle queue is scanned again and the slot freed, not left
+// out of its ring until some client happens to act.
+TEST_F(SlotStateTest, ABrokerDeferralInsideAScanMakesTheNextTickScanAgain) {
+  uint64_t stalled = 0;
+  const Delivery d = lap_a_stalled_pop(&stalled);
+  const uint64_t fingerprint = activity_fingerprint(v_);
+  const uint64_t later = now() + 345600ull * 1000 + 1000;  // past the retention
+  scan_slots(v_, later, nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kDeleted);
+  EXPECT_EQ(value_of(state(d.slot)), kBrokerLane);
+  EXPECT_NE(activity_fingerprint(v_), fingerprint) << "the tick would skip the deferred free";
+  release_stalled_pop(stalled);
+  scan_slots(v_, later, nullptr);
+  EXPECT_EQ(state_of(state(d.slot)), SlotState::kFree);
 }
 
 // A popper that never releases (stopped, or dead with no broker to repair
@@ -666,6 +687,61 @@ TEST_F(SlotStateTest, TheBrokersTickWakesSleepersAStoppedSpinnerWouldStrand) {
   const uint32_t after = h->ready_futex.load();
   EXPECT_FALSE(wake_stranded_receivers(v_)) << "a syscall with nobody asleep";
   EXPECT_EQ(h->ready_futex.load(), after);
+}
+
+// A spinner whose last take lost the race (another receiver popped the entry
+// it saw) leaves empty-handed, but senders skipped their wakes for its bit
+// meanwhile: it passes the wake on all the same, or the entries beyond what
+// its sleep loop's try takes would sit with sleepers nobody woke.
+TEST_F(SlotStateTest, ASpinnerThatLeavesEmptyHandedPassesTheWakeOn) {
+  Header* h = v_.header;
+  Lane& p = v_.lanes[2];  // the long poll in its spin
+  Lane& c = v_.lanes[3];  // a competing receiver
+  p.owner = c.owner = 9;
+  send("e0");
+  const uint32_t seen = h->ready_futex.load();
+  h->waiters.fetch_add(1);  // another long poll, asleep
+  Delivery d{};
+  const size_t n = spin_before_sleep(v_, p, 1, [&] {
+    EXPECT_EQ(receive_messages(v_, c, 30000, 1, &d), 1u);  // c takes e0 first
+    const size_t got = receive_messages(v_, p, 30000, 1, &d);
+    send("e1");
+    send("e2");
+    EXPECT_EQ(h->ready_futex.load(), seen) << "the senders should skip the wake while p spins";
+    return got;
+  });
+  EXPECT_EQ(n, 0u);
+  EXPECT_NE(h->ready_futex.load(), seen) << "e1 and e2 visible, a sleeper, and nobody woke it";
+  h->waiters.fetch_sub(1);
+}
+
+// Two spinners: the first leaves with a message and passes the wake on, but
+// the second's bit suppresses it; the second, leaving empty-handed, is the
+// last spinner and passes it on.
+TEST_F(SlotStateTest, TheLastSpinnerToLeavePassesOnAWakeAnotherSuppressed) {
+  Header* h = v_.header;
+  Lane& p1 = v_.lanes[2];
+  Lane& p2 = v_.lanes[66];  // a lane in the second word of `spinning`
+  Lane& c = v_.lanes[3];
+  p1.owner = p2.owner = c.owner = 9;
+  send("e0");
+  const uint32_t seen = h->ready_futex.load();
+  h->waiters.fetch_add(1);
+  Delivery d{};
+  const size_t n2 = spin_before_sleep(v_, p2, 1, [&] {
+    EXPECT_EQ(receive_messages(v_, c, 30000, 1, &d), 1u);
+    const size_t got = receive_messages(v_, p2, 30000, 1, &d);
+    send("e1");
+    send("e2");
+    send("e3");
+    EXPECT_EQ(spin_before_sleep(v_, p1, 10, [&] { return receive_messages(v_, p1, 30000, 1, &d); }), 1u);
+    EXPECT_EQ(h->ready_futex.load(), seen) << "p1's pass-on should be suppressed while p2 spins";
+    return got;
+  });
+  EXPECT_EQ(n2, 0u);
+  EXPECT_EQ(h->spinning[0].load() | h->spinning[1].load(), 0u);
+  EXPECT_NE(h->ready_futex.load(), seen) << "e2 and e3 visible, a sleeper, and nobody woke it";
+  h->waiters.fetch_sub(1);
 }
 
 // A receiver killed while it spins leaves its bit set: every sender would
