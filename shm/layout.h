@@ -35,7 +35,7 @@
 namespace shmq::shm {
 
 inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
-inline constexpr uint32_t kLayoutVersion = 3;  // 2: FIFO tables; 3: the journal ring
+inline constexpr uint32_t kLayoutVersion = 4;  // 2: FIFO tables; 3: the journal ring; 4: sleeping bits
 inline constexpr uint32_t kMaxLanes = 256;
 inline constexpr uint32_t kNumClasses = 4;
 inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker
@@ -378,13 +378,18 @@ struct alignas(4096) Header {
   // --- ready ring positions, each on its own line ---
   alignas(kCacheLine) RingPositions ready;
 
-  // --- long poll: receivers wait on ready_futex; senders wake only when
-  //     waiters says someone waits ---
+  // --- long poll: receivers wait on ready_futex; senders wake only when a
+  //     sleeping bit says someone waits ---
   alignas(kCacheLine) std::atomic<uint32_t> ready_futex;  // any: bumped on publish when waited on
-  std::atomic<uint32_t> waiters;                          // receivers, around their sleep
+  // Bit i is set while lane i's receiver sleeps (around its last look at
+  // the ring and its futex_wait). Bits, not a count: the broker's repair
+  // clears a dead receiver's, where a count killed mid-sleep stayed up for
+  // good and made every send pay a futex wake. Senders read the four words
+  // after their fence: one line, with `spinning`.
+  alignas(kCacheLine) std::atomic<uint64_t> sleeping[kMaxLanes / 64];
   // Bit i is set while lane i's receiver spins before it would sleep: a
   // sender need not wake a sleeper then (queue_ops.h: spin_before_sleep).
-  // Lane i's owner sets and clears it; the broker clears a dead lane's.
+  // Lane i's owner sets and clears both; the broker clears a dead lane's.
   std::atomic<uint64_t> spinning[kMaxLanes / 64];
 
   // --- FIFO ---

@@ -1,7 +1,7 @@
 // Batched sends and deletes: the same steps on the slot state machine as
 // queue_ops.h, with each ring touched through one batched claim
 // (ring_push_batch / ring_pop_batch in ring.h) instead of one CAS per message,
-// and one wake-up check (fence + waiters) per batch instead of one per message.
+// and one wake-up check (fence + sleeping bits) per batch instead of one per message.
 //
 // Thread safety: as queue_ops.h. send_messages / delete_messages serve
 // standard queues; FIFO batches (fifo.h: fifo_send_messages,

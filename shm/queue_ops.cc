@@ -46,16 +46,17 @@ void wake_sleepers(Header* h) {
 }  // namespace
 
 bool wake_stranded_receivers(const SegmentView& v) {
-  if (ring_size(v.ready) == 0 || v.header->waiters.load(std::memory_order_seq_cst) == 0) return false;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (ring_size(v.ready) == 0 || !receivers_sleep(v.header)) return false;
   wake_sleepers(v.header);
   return true;
 }
 
 void notify_receivers(Header* h) {
-  // Pairs with the receiver's waiters increment before its last look at the
-  // ring (Dekker): either it sees our entry or we see its count.
+  // Pairs with the receiver's sleeping bit, set before its last look at the
+  // ring (Dekker): either it sees our entry or we see its bit.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (h->waiters.load(std::memory_order_relaxed) != 0 && !receivers_spin(h)) wake_sleepers(h);
+  if (receivers_sleep(h) && !receivers_spin(h)) wake_sleepers(h);
 }
 
 void publish_visible(const SegmentView& v, Lane& lane, uint32_t slot, uint32_t gen) {

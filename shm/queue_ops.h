@@ -185,12 +185,21 @@ void notify_receivers(Header* h);
 // leave the sleepers to their 100 ms re-check. Returns whether it woke.
 bool wake_stranded_receivers(const SegmentView& v);
 
-// Whether any receiver is in its pre-sleep spin (spin_before_sleep).
-inline bool receivers_spin(const Header* h) {
-  for (const auto& w : h->spinning)
-    if (w.load(std::memory_order_relaxed) != 0) return true;
+// Lane i's bit in a set of kMaxLanes bits (Header::sleeping, ::spinning).
+inline void set_lane_bit(std::atomic<uint64_t>* set, uint32_t i) {
+  set[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_seq_cst);
+}
+inline void clear_lane_bit(std::atomic<uint64_t>* set, uint32_t i) {
+  set[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_seq_cst);
+}
+inline bool any_lane_bit(const std::atomic<uint64_t>* set) {
+  for (uint32_t w = 0; w < kMaxLanes / 64; ++w)
+    if (set[w].load(std::memory_order_relaxed) != 0) return true;
   return false;
 }
+// Whether any receiver sleeps on ready_futex, or spins before it would.
+inline bool receivers_sleep(const Header* h) { return any_lane_bit(h->sleeping); }
+inline bool receivers_spin(const Header* h) { return any_lane_bit(h->spinning); }
 
 // The answers and checks standard and FIFO queues share (fifo.h).
 Status expired_handle();            // InvalidParameterValue: "The receipt handle has expired."
@@ -223,15 +232,13 @@ inline uint32_t lane_index(const SegmentView& v, const Lane& lane) {
 template <class Take>
 size_t spin_before_sleep(const SegmentView& v, const Lane& lane, int spins, Take&& take) {
   const uint32_t i = lane_index(v, lane);
-  std::atomic<uint64_t>& word = v.header->spinning[i / 64];
-  const uint64_t bit = uint64_t{1} << (i % 64);
-  word.fetch_or(bit, std::memory_order_seq_cst);
+  set_lane_bit(v.header->spinning, i);
   size_t n = 0;
   for (int k = 0; k < spins && n == 0; ++k) {
     _mm_pause();
     if (ring_size(v.ready) > 0) n = take();
   }
-  word.fetch_and(~bit, std::memory_order_seq_cst);
+  clear_lane_bit(v.header->spinning, i);
   if (ring_size(v.ready) > 0) notify_receivers(v.header);
   return n;
 }

@@ -90,8 +90,10 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   Lane& d = v.lanes[dead];
   Counters& counters = v.header->counters;
   // A receiver that died spinning (queue_ops.h: spin_before_sleep) would
-  // keep every sender from waking the sleepers.
-  v.header->spinning[dead / 64].fetch_and(~(uint64_t{1} << (dead % 64)), std::memory_order_seq_cst);
+  // keep every sender from waking the sleepers; one that died asleep would
+  // make every sender wake nobody.
+  clear_lane_bit(v.header->spinning, dead);
+  clear_lane_bit(v.header->sleeping, dead);
   const uint64_t intent = d.intent.load(std::memory_order_acquire);
   const uint64_t op = d.op.load(std::memory_order_acquire);
   const LaneOp kind = op_kind(op);

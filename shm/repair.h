@@ -22,7 +22,7 @@ using LaneLiveness = std::function<bool(uint32_t lane)>;
 // Finishes or undoes the step lane `dead` was in when its client died:
 // a claimed ring cell is published (the lane's value, or a tombstone) or
 // released; a slot it held is returned to its free ring, published, or freed;
-// its bit in Header::spinning is cleared.
+// its bits in Header::spinning and ::sleeping are cleared.
 // Idempotent. Clears the lane's intent and op (not its owner).
 // REQUIRES: the lane's client is dead and will never run again.
 void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live);

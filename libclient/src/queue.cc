@@ -444,7 +444,7 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
   if (!replayed) n = take();
   if (n == 0 && wait_ms > 0 && !replayed) {
     // Spin briefly (a message may be microseconds away), then sleep on the
-    // futex; a sender wakes us only when `waiters` says someone sleeps and
+    // futex; a sender wakes us only when a sleeping bit says someone sleeps and
     // no receiver spins.
     n = shm::spin_before_sleep(v, *lane, 2000, take);
     // The wait is real time (a precise clock: the coarse queue clock could
@@ -453,14 +453,14 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
     const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (n == 0) {
       const uint32_t seen = h->ready_futex.load(std::memory_order_acquire);
-      h->waiters.fetch_add(1, std::memory_order_seq_cst);
+      shm::set_lane_bit(h->sleeping, shm::lane_index(v, *lane));
       n = take();
       const Clock::time_point now = Clock::now();
       if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed)) {
         uint64_t left_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count());
         shm::futex_wait_us(&h->ready_futex, seen, std::min<uint64_t>(left_us, 100000));
       }
-      h->waiters.fetch_sub(1, std::memory_order_seq_cst);
+      shm::clear_lane_bit(h->sleeping, shm::lane_index(v, *lane));
       if (n == 0) n = take();
       if (n == 0 && (Clock::now() >= deadline || cfg.deleted.load(std::memory_order_relaxed))) break;
     }

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "shm/layout.h"
+#include "shm/queue_ops.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/queue_helpers.h"
 
@@ -299,9 +300,10 @@ TEST(Broker, DeleteQueueEndsALongPoll) {
 // A long-poll receiver stopped (SIGSTOP, a debugger) during its pre-sleep
 // spin keeps its bit in Header::spinning, so senders skip the futex wake: the
 // broker's tick wakes the sleepers whenever entries wait
-// (shm::wake_stranded_receivers). Staged in the header: a sleeper counted in
-// `waiters` and the bit of lane kMaxLanes - 1, which no client holds here (so
-// no repair clears it). Only the broker can bump ready_futex then.
+// (shm::wake_stranded_receivers). Staged in the header: the sleeping bit of
+// lane kMaxLanes - 2 and the spinning bit of lane kMaxLanes - 1, which no
+// client holds here (so no repair clears them). Only the broker can bump
+// ready_futex then.
 TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
@@ -310,9 +312,9 @@ TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
   testing::MappedSegment segment(broker, "polled");
   ASSERT_TRUE(segment.ok());
   shm::Header* h = segment.view().header;
-  constexpr uint32_t kStopped = shm::kMaxLanes - 1;
-  h->waiters.fetch_add(1);
-  h->spinning[kStopped / 64].fetch_or(uint64_t{1} << (kStopped % 64));
+  constexpr uint32_t kAsleep = shm::kMaxLanes - 2, kStopped = shm::kMaxLanes - 1;
+  shm::set_lane_bit(h->sleeping, kAsleep);
+  shm::set_lane_bit(h->spinning, kStopped);
   const uint32_t before = h->ready_futex.load();
   ASSERT_TRUE((*q)->send("stranded").ok());
   bool woken = false;
@@ -321,9 +323,48 @@ TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_TRUE(woken) << "nothing woke the sleepers while a message waited";
-  h->spinning[kStopped / 64].fetch_and(~(uint64_t{1} << (kStopped % 64)));
-  h->waiters.fetch_sub(1);
+  shm::clear_lane_bit(h->spinning, kStopped);
+  shm::clear_lane_bit(h->sleeping, kAsleep);
   EXPECT_EQ(receive_now(**q).size(), 1u);
+}
+
+// A consumer killed while its long poll sleeps leaves its sleeping bit; the
+// broker's repair of its lane clears it, so senders go back to skipping the
+// futex wake. (A count of sleepers stayed up for good: every send then paid a
+// syscall that woke nobody.)
+TEST(Broker, AReceiverKilledAsleepLeavesNoSleeperBehind) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto q = client->create_queue("polled");
+  ASSERT_TRUE(q.ok());
+  testing::MappedSegment segment(broker, "polled");
+  ASSERT_TRUE(segment.ok());
+  shm::Header* h = segment.view().header;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto c = Client::connect(broker.socket());
+    if (!c.ok()) _exit(2);
+    auto mine = (*c)->open_queue("polled");
+    if (!mine.ok()) _exit(3);
+    (void)(*mine)->receive({.max_messages = 1, .wait_time_seconds = 20});
+    _exit(0);
+  }
+  bool asleep = false;
+  for (auto deadline = Clock::now() + std::chrono::seconds(10); !asleep && Clock::now() < deadline;) {
+    asleep = shm::receivers_sleep(h);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(asleep) << "the child's long poll never slept";
+  ASSERT_TRUE(broker.wait_lanes_free("polled")) << "the broker did not reap the dead receiver's lane";
+  EXPECT_FALSE(shm::receivers_sleep(h)) << "the dead receiver still counts as asleep";
+  const uint32_t before = h->ready_futex.load();
+  ASSERT_TRUE((*q)->send("nobody waits").ok());
+  EXPECT_EQ(h->ready_futex.load(), before) << "a send woke sleepers when nobody sleeps";
 }
 
 // ---------------------------------------------------------------------------

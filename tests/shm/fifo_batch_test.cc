@@ -372,7 +372,7 @@ TEST_F(FifoBatchTest, ADeleteWakesSleepersForTheGroupsNextMessageBeforeItsFreeWa
   Header* h = v_.header;
   const uint64_t tokens = ring_size(v_.ready);
   const uint32_t seen = h->ready_futex.load();
-  h->waiters.fetch_add(1);  // a long poll asleep
+  set_lane_bit(h->sleeping, 7);  // a long poll asleep
   std::thread deleter([&] { EXPECT_TRUE(fifo_delete(v_, lane(), {d.slot, d.gen, d.incarnation}).ok()); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (h->counters.free_push_waits.load() == 0 && std::chrono::steady_clock::now() < deadline)
@@ -382,7 +382,7 @@ TEST_F(FifoBatchTest, ADeleteWakesSleepersForTheGroupsNextMessageBeforeItsFreeWa
   const bool woken = h->ready_futex.load() != seen;
   release_stalled_pop(stalled);
   deleter.join();
-  h->waiters.fetch_sub(1);
+  clear_lane_bit(h->sleeping, 7);
   ASSERT_TRUE(waiting) << "the delete's free never waited";
   EXPECT_TRUE(token_out) << "A's token should be out while the delete waits";
   EXPECT_TRUE(woken) << "A's next message was ready, but the sleepers were left until the free ended";

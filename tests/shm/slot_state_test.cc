@@ -631,7 +631,7 @@ TEST_F(SlotStateTest, PurgeDeletesEverything) {
 // entry itself.
 TEST_F(SlotStateTest, ASenderSkipsTheWakeWhileAReceiverSpins) {
   Header* h = v_.header;
-  h->waiters.store(1);  // one receiver asleep
+  h->sleeping[0].store(uint64_t{1} << 7);  // lane 7's receiver asleep
   h->spinning[0].store(uint64_t{1} << 2);  // lane 2's receiver spinning
   const uint32_t before = h->ready_futex.load();
   send("a");
@@ -646,7 +646,7 @@ TEST_F(SlotStateTest, ASenderSkipsTheWakeWhileAReceiverSpins) {
 // sleepers; its bit is set only while it spins.
 TEST_F(SlotStateTest, ASpinnerThatLeavesEntriesBehindPassesTheWakeOn) {
   Header* h = v_.header;
-  h->waiters.store(1);
+  h->sleeping[0].store(uint64_t{1} << 7);  // lane 7's receiver asleep
   Lane& spinner = v_.lanes[2];
   spinner.owner = 9;
   h->spinning[0].store(uint64_t{1} << 2);
@@ -675,7 +675,7 @@ TEST_F(SlotStateTest, ASpinnerThatLeavesEntriesBehindPassesTheWakeOn) {
 // they sleep, and does nothing otherwise.
 TEST_F(SlotStateTest, TheBrokersTickWakesSleepersAStoppedSpinnerWouldStrand) {
   Header* h = v_.header;
-  h->waiters.store(1);
+  h->sleeping[0].store(uint64_t{1} << 7);  // lane 7's receiver asleep
   h->spinning[0].store(uint64_t{1} << 2);  // stopped mid-spin
   const uint32_t before = h->ready_futex.load();
   EXPECT_FALSE(wake_stranded_receivers(v_)) << "woke sleepers for an empty ring";
@@ -683,7 +683,7 @@ TEST_F(SlotStateTest, TheBrokersTickWakesSleepersAStoppedSpinnerWouldStrand) {
   EXPECT_EQ(h->ready_futex.load(), before);  // the publisher skipped its wake
   EXPECT_TRUE(wake_stranded_receivers(v_));
   EXPECT_NE(h->ready_futex.load(), before);
-  h->waiters.store(0);
+  h->sleeping[0].store(0);
   const uint32_t after = h->ready_futex.load();
   EXPECT_FALSE(wake_stranded_receivers(v_)) << "a syscall with nobody asleep";
   EXPECT_EQ(h->ready_futex.load(), after);
@@ -700,7 +700,7 @@ TEST_F(SlotStateTest, ASpinnerThatLeavesEmptyHandedPassesTheWakeOn) {
   p.owner = c.owner = 9;
   send("e0");
   const uint32_t seen = h->ready_futex.load();
-  h->waiters.fetch_add(1);  // another long poll, asleep
+  set_lane_bit(h->sleeping, 7);  // another long poll, asleep
   Delivery d{};
   const size_t n = spin_before_sleep(v_, p, 1, [&] {
     EXPECT_EQ(receive_messages(v_, c, 30000, 1, &d), 1u);  // c takes e0 first
@@ -712,7 +712,7 @@ TEST_F(SlotStateTest, ASpinnerThatLeavesEmptyHandedPassesTheWakeOn) {
   });
   EXPECT_EQ(n, 0u);
   EXPECT_NE(h->ready_futex.load(), seen) << "e1 and e2 visible, a sleeper, and nobody woke it";
-  h->waiters.fetch_sub(1);
+  clear_lane_bit(h->sleeping, 7);
 }
 
 // Two spinners: the first leaves with a message and passes the wake on, but
@@ -726,7 +726,7 @@ TEST_F(SlotStateTest, TheLastSpinnerToLeavePassesOnAWakeAnotherSuppressed) {
   p1.owner = p2.owner = c.owner = 9;
   send("e0");
   const uint32_t seen = h->ready_futex.load();
-  h->waiters.fetch_add(1);
+  set_lane_bit(h->sleeping, 7);  // a long poll asleep
   Delivery d{};
   const size_t n2 = spin_before_sleep(v_, p2, 1, [&] {
     EXPECT_EQ(receive_messages(v_, c, 30000, 1, &d), 1u);
@@ -741,17 +741,20 @@ TEST_F(SlotStateTest, TheLastSpinnerToLeavePassesOnAWakeAnotherSuppressed) {
   EXPECT_EQ(n2, 0u);
   EXPECT_EQ(h->spinning[0].load() | h->spinning[1].load(), 0u);
   EXPECT_NE(h->ready_futex.load(), seen) << "e2 and e3 visible, a sleeper, and nobody woke it";
-  h->waiters.fetch_sub(1);
+  clear_lane_bit(h->sleeping, 7);
 }
 
 // A receiver killed while it spins leaves its bit set: every sender would
-// skip the wake from then on. The repair of its lane clears it.
-TEST_F(SlotStateTest, RepairClearsADeadSpinnersBit) {
+// skip the wake from then on; one killed asleep, its sleeping bit: every
+// sender would wake nobody. The repair of its lane clears both.
+TEST_F(SlotStateTest, RepairClearsADeadReceiversSpinningAndSleepingBits) {
   Header* h = v_.header;
   h->spinning[1].store((uint64_t{1} << 3) | (uint64_t{1} << 5));  // lanes 67 and 69
+  h->sleeping[1].store((uint64_t{1} << 3) | (uint64_t{1} << 6));  // lanes 67 and 70
   v_.lanes[67].owner = 77;
   repair_lane(v_, 67, [](uint32_t) { return false; });
   EXPECT_EQ(h->spinning[1].load(), uint64_t{1} << 5);
+  EXPECT_EQ(h->sleeping[1].load(), uint64_t{1} << 6);
 }
 
 }  // namespace
