@@ -158,7 +158,7 @@ Result<QueueRecord*> Registry::create(const std::string& name, const QueueAttrib
         {"ContentBasedDeduplication", "false"},
         {"DeduplicationScope", "queue"},
         {"FifoThroughputLimit", "perQueue"},
-        {"SqsManagedSseEnabled", "false"}};
+        {"SqsManagedSseEnabled", "true"}};  // SQS.md: SSE-SQS is on by default
     for (const auto& [k, v] : attributes) {
       auto it = existing->attributes.find(k);
       auto d = kDefaults.find(k);
@@ -217,7 +217,14 @@ void Registry::remove(const std::string& name) {
 Status Registry::set_attributes(QueueRecord* q, const QueueAttributes& attributes) {
   if (Status s = shm::validate_queue_attributes(attributes, false, q->fifo); !s.ok()) return s;
   QueueAttributes merged = q->attributes;
-  for (const auto& [k, v] : attributes) merged[k] = v;
+  for (const auto& [k, v] : attributes) {
+    // An empty policy or key id removes it (SQS: "set RedrivePolicy to an
+    // empty string" to remove the dead-letter queue), rather than show "".
+    if (v.empty() && (k == "RedrivePolicy" || k == "RedriveAllowPolicy" || k == "Policy" || k == "KmsMasterKeyId"))
+      merged.erase(k);
+    else
+      merged[k] = v;
+  }
   const uint64_t before = q->modified_s;
   q->modified_s = now_s();
   if (Status s = apply_config(q, merged); !s.ok()) {

@@ -522,8 +522,21 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
           {"MessageRetentionPeriod", std::to_string(cfg.retention_s.load())},
           {"DelaySeconds", std::to_string(cfg.delay_s.load())},
           {"ReceiveMessageWaitTimeSeconds", std::to_string(cfg.receive_wait_s.load())},
-          {"SqsManagedSseEnabled", "false"},
       };
+      // Server-side encryption, as SQS shows it (KMS is not emulated; the
+      // journal's own encryption is --journal-key-file): one kind per queue,
+      // SSE-SQS on unless turned off or a KMS key is set.
+      const auto attribute = [&](const char* key, const char* fallback) {
+        auto it = q->attributes.find(key);
+        return it != q->attributes.end() && !it->second.empty() ? it->second : std::string(fallback);
+      };
+      if (const std::string kms = attribute("KmsMasterKeyId", ""); !kms.empty()) {
+        all["KmsMasterKeyId"] = kms;
+        all["KmsDataKeyReusePeriodSeconds"] = attribute("KmsDataKeyReusePeriodSeconds", "300");
+        all["SqsManagedSseEnabled"] = "false";
+      } else {
+        all["SqsManagedSseEnabled"] = attribute("SqsManagedSseEnabled", "true");
+      }
       if (q->fifo) {  // a FIFO queue always shows its FIFO settings (SQS.md: defaults)
         all["ContentBasedDeduplication"] = "false";
         all["DeduplicationScope"] = "queue";

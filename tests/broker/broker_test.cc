@@ -460,6 +460,48 @@ TEST(Broker, CreateQueueIsIdempotentForSameAttributes) {
   EXPECT_TRUE(defaults.ok()) << defaults.status().to_string();
 }
 
+// SQS.md 1.5 and 2.2: SSE-SQS is on by default; a KMS key, when set, is
+// shown with its reuse period (default 300) and SSE-SQS off; a turned-off
+// SSE-SQS reads back off. An empty RedrivePolicy, Policy or KmsMasterKeyId
+// removes the attribute rather than showing "".
+TEST(Broker, QueueAttributesShowEncryptionAndClearedPolicies) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  const std::vector<std::string> sse = {"SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"};
+  ASSERT_TRUE(client->create_queue("plain").ok());
+  auto a = client->get_queue_attributes("plain", sse);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(*a, (QueueAttributes{{"SqsManagedSseEnabled", "true"}}));
+  ASSERT_TRUE(client->set_queue_attributes("plain", {{"SqsManagedSseEnabled", "false"}}).ok());
+  EXPECT_EQ(client->get_queue_attributes("plain", sse).value(), (QueueAttributes{{"SqsManagedSseEnabled", "false"}}));
+  // The default counts as identical for CreateQueue.
+  EXPECT_TRUE(client->create_queue("plain").ok());
+  ASSERT_TRUE(client->create_queue("fresh").ok());
+  EXPECT_TRUE(client->create_queue("fresh", {{"SqsManagedSseEnabled", "true"}}).ok());
+
+  ASSERT_TRUE(client->create_queue("kms", {{"KmsMasterKeyId", "alias/aws/sqs"}}).ok());
+  EXPECT_EQ(client->get_queue_attributes("kms", sse).value(),
+            (QueueAttributes{{"SqsManagedSseEnabled", "false"},
+                             {"KmsMasterKeyId", "alias/aws/sqs"},
+                             {"KmsDataKeyReusePeriodSeconds", "300"}}));
+  ASSERT_TRUE(client->set_queue_attributes("kms", {{"KmsDataKeyReusePeriodSeconds", "600"}}).ok());
+  EXPECT_EQ(client->get_queue_attributes("kms", {"KmsDataKeyReusePeriodSeconds"}).value(),
+            (QueueAttributes{{"KmsDataKeyReusePeriodSeconds", "600"}}));
+
+  ASSERT_TRUE(client->create_queue("dlq").ok());
+  auto dlq_arn = client->get_queue_attributes("dlq", {"QueueArn"});
+  ASSERT_TRUE(dlq_arn.ok());
+  const std::string redrive =
+      R"({"deadLetterTargetArn":")" + dlq_arn.value()["QueueArn"] + R"(","maxReceiveCount":"3"})";
+  ASSERT_TRUE(client->create_queue("src", {{"RedrivePolicy", redrive}}).ok());
+  ASSERT_EQ(client->get_queue_attributes("src", {"RedrivePolicy"}).value().count("RedrivePolicy"), 1u);
+  ASSERT_TRUE(client->set_queue_attributes("src", {{"RedrivePolicy", ""}, {"KmsMasterKeyId", ""}}).ok());
+  auto all = client->get_queue_attributes("src", {"All"});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all.value().count("RedrivePolicy"), 0u) << "a removed redrive policy is still shown";
+  EXPECT_EQ(all.value().count("KmsMasterKeyId"), 0u);
+}
+
 TEST(Broker, OpenQueueKeepsWorkingWhileBrokerIsDown) {
   // DESIGN.md section 1: if the broker is down, clients keep sending and
   // receiving on open queues.
