@@ -297,6 +297,24 @@ TEST(Broker, DeleteQueueEndsALongPoll) {
   EXPECT_EQ((*q)->receive({.max_messages = 1, .wait_time_seconds = 1}).status().code(), "QueueDoesNotExist");
 }
 
+// A queue "polled" on a real broker, with its segment mapped into the test
+// to stage or read what receivers leave in the header.
+class BrokerLongPoll : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto q = broker_.connect()->create_queue("polled");
+    ASSERT_TRUE(q.ok()) << q.status().to_string();
+    q_ = q.value();
+    segment_ = std::make_unique<testing::MappedSegment>(broker_, "polled");
+    ASSERT_TRUE(segment_->ok());
+  }
+  shm::Header* header() const { return segment_->view().header; }
+
+  testing::BrokerProcess broker_;
+  std::shared_ptr<Queue> q_;
+  std::unique_ptr<testing::MappedSegment> segment_;
+};
+
 // A long-poll receiver stopped (SIGSTOP, a debugger) during its pre-sleep
 // spin keeps its bit in Header::spinning, so senders skip the futex wake: the
 // broker's tick wakes the sleepers whenever entries wait
@@ -304,19 +322,13 @@ TEST(Broker, DeleteQueueEndsALongPoll) {
 // lane kMaxLanes - 2 and the spinning bit of lane kMaxLanes - 1, which no
 // client holds here (so no repair clears them). Only the broker can bump
 // ready_futex then.
-TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
-  testing::BrokerProcess broker;
-  auto client = broker.connect();
-  auto q = client->create_queue("polled");
-  ASSERT_TRUE(q.ok());
-  testing::MappedSegment segment(broker, "polled");
-  ASSERT_TRUE(segment.ok());
-  shm::Header* h = segment.view().header;
+TEST_F(BrokerLongPoll, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
+  shm::Header* h = header();
   constexpr uint32_t kAsleep = shm::kMaxLanes - 2, kStopped = shm::kMaxLanes - 1;
   shm::set_lane_bit(h->sleeping, kAsleep);
   shm::set_lane_bit(h->spinning, kStopped);
   const uint32_t before = h->ready_futex.load();
-  ASSERT_TRUE((*q)->send("stranded").ok());
+  ASSERT_TRUE(q_->send("stranded").ok());
   bool woken = false;
   for (auto deadline = Clock::now() + std::chrono::seconds(5); !woken && Clock::now() < deadline;) {
     woken = h->ready_futex.load() != before;
@@ -325,27 +337,21 @@ TEST(Broker, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
   EXPECT_TRUE(woken) << "nothing woke the sleepers while a message waited";
   shm::clear_lane_bit(h->spinning, kStopped);
   shm::clear_lane_bit(h->sleeping, kAsleep);
-  EXPECT_EQ(receive_now(**q).size(), 1u);
+  EXPECT_EQ(receive_now(*q_).size(), 1u);
 }
 
 // A consumer killed while its long poll sleeps leaves its sleeping bit; the
 // broker's repair of its lane clears it, so senders go back to skipping the
 // futex wake. (A count of sleepers stayed up for good: every send then paid a
 // syscall that woke nobody.)
-TEST(Broker, AReceiverKilledAsleepLeavesNoSleeperBehind) {
-  testing::BrokerProcess broker;
-  auto client = broker.connect();
-  auto q = client->create_queue("polled");
-  ASSERT_TRUE(q.ok());
-  testing::MappedSegment segment(broker, "polled");
-  ASSERT_TRUE(segment.ok());
-  shm::Header* h = segment.view().header;
+TEST_F(BrokerLongPoll, AReceiverKilledAsleepLeavesNoSleeperBehind) {
+  shm::Header* h = header();
   std::fflush(stdout);
   std::fflush(stderr);
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    auto c = Client::connect(broker.socket());
+    auto c = Client::connect(broker_.socket());
     if (!c.ok()) _exit(2);
     auto mine = (*c)->open_queue("polled");
     if (!mine.ok()) _exit(3);
@@ -360,10 +366,10 @@ TEST(Broker, AReceiverKilledAsleepLeavesNoSleeperBehind) {
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   ASSERT_TRUE(asleep) << "the child's long poll never slept";
-  ASSERT_TRUE(broker.wait_lanes_free("polled")) << "the broker did not reap the dead receiver's lane";
+  ASSERT_TRUE(broker_.wait_lanes_free("polled")) << "the broker did not reap the dead receiver's lane";
   EXPECT_FALSE(shm::receivers_sleep(h)) << "the dead receiver still counts as asleep";
   const uint32_t before = h->ready_futex.load();
-  ASSERT_TRUE((*q)->send("nobody waits").ok());
+  ASSERT_TRUE(q_->send("nobody waits").ok());
   EXPECT_EQ(h->ready_futex.load(), before) << "a send woke sleepers when nobody sleeps";
 }
 
