@@ -186,11 +186,17 @@ void notify_receivers(Header* h);
 bool wake_stranded_receivers(const SegmentView& v);
 
 // Lane i's bit in a set of kMaxLanes bits (Header::sleeping, ::spinning).
+// The fence orders the change before the caller's next look at the ring,
+// the receiver's half of the Dekker pair whose other half is the fence in
+// notify_receivers (a locked RMW already is one on x86; the fence says so
+// in C++'s terms).
 inline void set_lane_bit(std::atomic<uint64_t>* set, uint32_t i) {
   set[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 inline void clear_lane_bit(std::atomic<uint64_t>* set, uint32_t i) {
   set[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 inline bool any_lane_bit(const std::atomic<uint64_t>* set) {
   for (uint32_t w = 0; w < kMaxLanes / 64; ++w)
