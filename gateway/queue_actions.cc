@@ -144,11 +144,16 @@ Result<json> Service::create_queue(const json& p, const Caller& c) {
   std::map<std::string, std::string> attrs, tags;
   if (Status s = get_string_map(p, "Attributes", &attrs); !s.ok()) return s;
   if (Status s = get_string_map(p, "tags", &tags); !s.ok()) return s;
-  bool existed = false;
-  if (options_.authorize) {
-    existed = client_->get_queue_url(name).ok();
-    if (existed)
-      if (Status s = authorize(c, name, ""); !s.ok()) return s;
+  const bool existed = client_->get_queue_url(name).ok();
+  if (options_.authorize && existed)
+    if (Status s = authorize(c, name, ""); !s.ok()) return s;
+  // An existing queue is returned only when the request matches it: its
+  // attributes (the broker checks them) and, when tags are given, its tags
+  // (SQS refuses other tags rather than change the queue).
+  if (existed && !tags.empty()) {
+    auto have = client_->list_queue_tags(name);
+    if (have.ok() && have.value() != tags)
+      return Status("QueueNameExists", "A queue already exists with the same name and different tags");
   }
   auto q = client_->create_queue(name, attrs);
   if (!q.ok()) return q.status();

@@ -245,6 +245,20 @@ TEST_F(Gateway, BadMessagesChangeNothing) {
   expect_alive();
 }
 
+// CreateQueue on an existing queue with other tags is QueueNameExists and
+// leaves the queue's tags alone; the same tags (or none) return its URL.
+TEST_F(Gateway, CreateQueueWithOtherTagsIsRefused) {
+  ASSERT_EQ(exchange(json_request("CreateQueue", R"({"QueueName":"t","tags":{"a":"b"}})")).status, 200);
+  Response r = exchange(json_request("CreateQueue", R"({"QueueName":"t","tags":{"x":"y"}})"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json_error(r)["__type"], "com.amazonaws.sqs#QueueNameExists");
+  EXPECT_EQ(exchange(json_request("CreateQueue", R"({"QueueName":"t","tags":{"a":"b"}})")).status, 200);
+  EXPECT_EQ(exchange(json_request("CreateQueue", R"({"QueueName":"t"})")).status, 200);
+  r = exchange(json_request("ListQueueTags", R"({"QueueUrl":"http://localhost/000000000000/t"})"));
+  EXPECT_EQ(json::parse(r.body)["Tags"], json({{"a", "b"}}));
+  expect_alive();
+}
+
 TEST_F(Gateway, KeepAliveAndPipelining) {
   int fd = connect_socket();
   // Three requests in one write: three answers, in order, on one connection.
