@@ -638,7 +638,6 @@ void Server::tick() {
     const uint64_t now = shm::queue_clock_ms(v.header);
     v.header->broker_heartbeat_ms.store(now, std::memory_order_relaxed);
     v.header->epoch_offset_ms.store(shm::measure_epoch_offset_ms(v.header), std::memory_order_relaxed);
-    shm::wake_stranded_receivers(v);  // long polls: bounded by a tick, whatever a spinner does
     auto mover = [&](uint32_t slot) -> bool {
       QueueRecord* dlq = registry_.find_uid(v.header->config.dlq_uid.load());
       if (!dlq) return false;
@@ -685,12 +684,16 @@ void Server::tick() {
     // A scan costs a pass over every slot; skip it when nothing a client
     // could have done since the last one shows and no deadline is due.
     const uint64_t fingerprint = shm::activity_fingerprint(v);
-    if (fingerprint == q->scanned_fingerprint && now < q->next_deadline_ms) continue;
-    shm::ScanResult r = shm::scan_slots(v, now, mover);
-    q->scanned_fingerprint = shm::activity_fingerprint(v);
-    // The scan itself may have moved rings (expiry, frees): scan again next
-    // tick in that case, then settle.
-    q->next_deadline_ms = q->scanned_fingerprint == fingerprint ? r.next_deadline_ms : 0;
+    if (fingerprint != q->scanned_fingerprint || now >= q->next_deadline_ms) {
+      shm::ScanResult r = shm::scan_slots(v, now, mover);
+      q->scanned_fingerprint = shm::activity_fingerprint(v);
+      // The scan itself may have moved rings (expiry, frees): scan again
+      // next tick in that case, then settle.
+      q->next_deadline_ms = q->scanned_fingerprint == fingerprint ? r.next_deadline_ms : 0;
+    }
+    // Long polls: bounded by a tick, whatever a spinner does -- after the
+    // scan, so what it published (expired leases, due delays) is covered.
+    shm::wake_stranded_receivers(v);
   }
   move_tasks_.step(registry_);
 }
