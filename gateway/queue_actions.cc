@@ -144,7 +144,8 @@ Result<json> Service::create_queue(const json& p, const Caller& c) {
   std::map<std::string, std::string> attrs, tags;
   if (Status s = get_string_map(p, "Attributes", &attrs); !s.ok()) return s;
   if (Status s = get_string_map(p, "tags", &tags); !s.ok()) return s;
-  const bool existed = client_->get_queue_url(name).ok();
+  // Whether the queue exists matters only to the checks below: no lookup otherwise.
+  const bool existed = (options_.authorize || !tags.empty()) && client_->get_queue_url(name).ok();
   if (options_.authorize && existed)
     if (Status s = authorize(c, name, ""); !s.ok()) return s;
   // An existing queue is returned only when the request matches it: its
