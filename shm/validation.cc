@@ -638,16 +638,22 @@ std::string md5_of_message_attributes(const MessageAttributes& attributes) {
   return md5_hex(buf);
 }
 
-// Messages without attributes are the common case, so they encode to nothing at all
-// (an empty blob); decode also accepts an explicit count of zero.
-static_assert(2 + kMaxMessageAttributes * (2 + 2 + 1 + 4) <= kAttributesEncodingReserve,
+// The encoding's bytes beyond names, types and values (encode_attributes):
+// the count, then per attribute the name and type lengths, the kind, the
+// value length. SQS counts none of them against MaximumMessageSize: each
+// payload reserves room for the most they can take.
+constexpr size_t kEncodedCountBytes = 2;
+constexpr size_t kEncodedPerAttributeBytes = 2 + 2 + 1 + 4;
+static_assert(kEncodedCountBytes + kMaxMessageAttributes * kEncodedPerAttributeBytes <= kAttributesEncodingReserve,
               "the largest attribute encoding overhead must fit the payload reserve");
 
+// Messages without attributes are the common case, so they encode to nothing at all
+// (an empty blob); decode also accepts an explicit count of zero.
 size_t encoded_attributes_size(const MessageAttributes& attributes) {
   if (attributes.empty()) return 0;
-  size_t total = 2;
+  size_t total = kEncodedCountBytes;
   for (const auto& [name, value] : attributes) {
-    total += 2 + name.size() + 2 + value.data_type.size() + 1 + 4 +
+    total += kEncodedPerAttributeBytes + name.size() + value.data_type.size() +
              (is_binary_type(value.data_type) ? value.binary_value : value.string_value).size();
   }
   return total;

@@ -447,20 +447,21 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
     // futex; a sender wakes us only when a sleeping bit says someone sleeps and
     // no receiver spins.
     n = shm::spin_before_sleep(v, *lane, 2000, take);
+    const uint32_t me = shm::lane_index(v, *lane);
     // The wait is real time (a precise clock: the coarse queue clock could
     // end it a tick early).
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (n == 0) {
       const uint32_t seen = h->ready_futex.load(std::memory_order_acquire);
-      shm::set_lane_bit(h->sleeping, shm::lane_index(v, *lane));
+      shm::set_lane_bit(h->sleeping, me);
       n = take();
       const Clock::time_point now = Clock::now();
       if (n == 0 && now < deadline && !cfg.deleted.load(std::memory_order_relaxed)) {
         uint64_t left_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count());
         shm::futex_wait_us(&h->ready_futex, seen, std::min<uint64_t>(left_us, 100000));
       }
-      shm::clear_lane_bit(h->sleeping, shm::lane_index(v, *lane));
+      shm::clear_lane_bit(h->sleeping, me);
       if (n == 0) n = take();
       if (n == 0 && (Clock::now() >= deadline || cfg.deleted.load(std::memory_order_relaxed))) break;
     }
