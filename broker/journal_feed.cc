@@ -213,7 +213,7 @@ uint64_t JournalFeed::release(uint64_t durable_seq) {
     for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
     r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
-    if (j.durable_waiters.load(std::memory_order_seq_cst) != 0) {
+    if (shm::any_lane_bit(j.durable_sleeping)) {
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
       shm::futex_wake_all(&j.durable_futex);
     }

@@ -102,9 +102,10 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
       if (now_ms() > deadline || j.error.load(std::memory_order_acquire) != 0) break;
       ring_doorbell(j);
       const uint32_t f = j.durable_futex.load(std::memory_order_acquire);
-      j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+      const uint32_t me = lane_index(v, lane);
+      set_lane_bit(j.durable_sleeping, me);
       if (ring_size(r) > r.mask) futex_wait(&j.durable_futex, f, 5);
-      j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+      clear_lane_bit(j.durable_sleeping, me);
     }
   }
   if (pos == UINT64_MAX) return j.error.load() != 0 ? journal_failed(j) : journal_stalled();
@@ -113,12 +114,13 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
     *wait_end = std::max(*wait_end, pos + 1);
     return Status::OK();
   }
-  return journal_wait_durable(v, pos + 1);
+  return journal_wait_durable(v, lane, pos + 1);
 }
 
-Status journal_wait_durable(const SegmentView& v, uint64_t end) {
+Status journal_wait_durable(const SegmentView& v, Lane& lane, uint64_t end) {
   JournalControl& j = v.header->journal;
   if (end == 0) return Status::OK();
+  const uint32_t me = lane_index(v, lane);
   const uint64_t pos = end - 1;
   ring_doorbell(j);
   // Group commit: wait until the journal thread's head passes our position.
@@ -138,9 +140,9 @@ Status journal_wait_durable(const SegmentView& v, uint64_t end) {
     if (j.error.load(std::memory_order_acquire) != 0) return journal_failed(j);
     if (now_ms() > deadline) return journal_stalled();
     const uint32_t f = j.durable_futex.load(std::memory_order_seq_cst);
-    j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+    set_lane_bit(j.durable_sleeping, me);
     if (v.journal.pos->head.load(std::memory_order_seq_cst) <= pos) futex_wait(&j.durable_futex, f, 50);
-    j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+    clear_lane_bit(j.durable_sleeping, me);
   }
 }
 
@@ -161,9 +163,10 @@ void push_unawaited(const SegmentView& v, Lane& lane, uint64_t entry) {
     if (now_ms() > deadline || j.error.load(std::memory_order_acquire) != 0) return;
     ring_doorbell(j);
     const uint32_t f = j.durable_futex.load(std::memory_order_acquire);
-    j.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
+    const uint32_t me = lane_index(v, lane);
+    set_lane_bit(j.durable_sleeping, me);
     if (ring_size(v.journal) > v.journal.mask) futex_wait(&j.durable_futex, f, 5);
-    j.durable_waiters.fetch_sub(1, std::memory_order_relaxed);
+    clear_lane_bit(j.durable_sleeping, me);
   }
 }
 

@@ -73,8 +73,9 @@ Status journal_after_send(const SegmentView& v, Lane& lane, uint32_t slot, uint6
                           uint64_t* wait_end = nullptr);
 
 // Waits until every journal-ring entry before position `end` is on disk
-// (the group commit wait of a sync send). Errors as journal_after_send.
-Status journal_wait_durable(const SegmentView& v, uint64_t end);
+// (the group commit wait of a sync send), sleeping as `lane` (its bit in
+// JournalControl::durable_sleeping). Errors as journal_after_send.
+Status journal_wait_durable(const SegmentView& v, Lane& lane, uint64_t end);
 
 // After a delete CAS: journals the delete (never waits for the disk).
 void journal_after_delete(const SegmentView& v, Lane& lane, uint32_t slot, uint64_t incarnation);

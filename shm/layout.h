@@ -35,7 +35,8 @@
 namespace shmq::shm {
 
 inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
-inline constexpr uint32_t kLayoutVersion = 4;  // 2: FIFO tables; 3: the journal ring; 4: sleeping bits
+inline constexpr uint32_t kLayoutVersion = 5;  // 2: FIFO tables; 3: the journal ring; 4: sleeping bits;
+                                               // 5: durable_sleeping bits
 inline constexpr uint32_t kMaxLanes = 256;
 inline constexpr uint32_t kNumClasses = 4;
 inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker
@@ -337,11 +338,19 @@ struct alignas(kCacheLine) JournalControl {
   uint32_t reserved;
   uint64_t cells_offset;             // broker at format: Cell[capacity]
   RingPositions ring;                // tail: producers (CAS); head: the broker's journal thread
-  alignas(kCacheLine) std::atomic<uint32_t> durable_futex;  // broker: bumped when head moves and waiters != 0
-  std::atomic<uint32_t> durable_waiters;                    // sync senders, around their sleep
+  alignas(kCacheLine) std::atomic<uint32_t> durable_futex;  // broker: bumped when head moves and a sender sleeps
   std::atomic<uint32_t> doorbell;                           // sync senders: bumped to wake the journal thread
   std::atomic<uint32_t> collector_sleeping;                 // broker: 1 while its journal thread sleeps
+  uint32_t reserved2;
+  // Lane bits (set_lane_bit): a sender's lane is set around its sleep on
+  // durable_futex (a sync sender's wait, a push into a full ring). Bits, not
+  // a count: the broker's repair of a dead lane clears its bit, so a sender
+  // killed asleep does not leave every commit paying a futex wake.
+  std::atomic<uint64_t> durable_sleeping[kMaxLanes / 64];
 };
+static_assert(offsetof(JournalControl, durable_sleeping) + sizeof(JournalControl::durable_sleeping) <=
+                  offsetof(JournalControl, durable_futex) + kCacheLine,
+              "the durable wake's words share one line");
 
 struct alignas(4096) Header {
   // --- identity: broker at format; layout_version last (release) ---

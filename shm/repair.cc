@@ -94,6 +94,7 @@ void repair_lane(const SegmentView& v, uint32_t dead, const LaneLiveness& live) 
   // make every sender wake nobody.
   clear_lane_bit(v.header->spinning, dead);
   clear_lane_bit(v.header->sleeping, dead);
+  clear_lane_bit(v.header->journal.durable_sleeping, dead);  // a sync sender killed in its wait
   const uint64_t intent = d.intent.load(std::memory_order_acquire);
   const uint64_t op = d.op.load(std::memory_order_acquire);
   const LaneOp kind = op_kind(op);

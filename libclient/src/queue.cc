@@ -377,7 +377,10 @@ Result<SendBatchResult> Queue::send_batch(const std::vector<SendBatchEntry>& ent
       }
     }
   }
-  if (Status s = shm::journal_wait_durable(impl_->view, durable_wait); !s.ok()) {
+  // A sync queue's sends raised durable_wait: wait once, as the lane the
+  // sends used (cached per thread).
+  shm::Lane* lane = durable_wait ? impl_->lane() : nullptr;
+  if (Status s = lane ? shm::journal_wait_durable(impl_->view, *lane, durable_wait) : Status::OK(); !s.ok()) {
     // Sent but not known to be on disk: not acknowledged, like a single
     // sync send that fails its wait (the messages may still be delivered).
     for (const auto& e : result.successful) result.failed.push_back({e.id, false, s.code(), s.message()});

@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "shm/layout.h"
+#include "shm/queue_ops.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/power_loss.h"
 #include "tests/support/queue_helpers.h"
@@ -361,6 +363,56 @@ TEST_P(DurabilityFault, SyncBatchesAcknowledgeNothingFalsely) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Errors, DurabilityFault, ::testing::Values("EIO", "ENOSPC"));
+
+// A sync sender killed while it sleeps for its record's fdatasync leaves its
+// lane's bit in JournalControl::durable_sleeping; the broker's repair of the
+// dead lane clears it, so later commits stop waking nobody. (A count of
+// sleepers stayed up for good: every commit of the queue paid a FUTEX_WAKE.)
+TEST(Durability, ASyncSenderKilledAsleepLeavesNoSleeperBehind) {
+  testing::BrokerProcess broker(kSmall);
+  auto client = broker.connect();
+  auto q = client->create_queue("s", {{"Durability", "sync"}});
+  ASSERT_TRUE(q.ok()) << q.status().to_string();
+  testing::MappedSegment segment(broker, "s");
+  ASSERT_TRUE(segment.ok());
+  shm::JournalControl& j = segment.view().header->journal;
+  // Most of a sync send is its sleep; a kill lands there within a few trials.
+  bool died_asleep = false;
+  for (int trial = 0; trial < 50 && !died_asleep; ++trial) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto c = Client::connect(broker.socket());
+      if (!c.ok()) _exit(2);
+      auto mine = (*c)->open_queue("s");
+      if (!mine.ok()) _exit(3);
+      for (;;) (void)(*mine)->send("sync");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!shm::any_lane_bit(j.durable_sleeping) && std::chrono::steady_clock::now() < deadline) {
+    }
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    died_asleep = shm::any_lane_bit(j.durable_sleeping);  // nobody else sends: the dead child's bit
+    ASSERT_TRUE(broker.wait_lanes_free("s")) << "the broker did not reap the dead sender's lane";
+    EXPECT_FALSE(shm::any_lane_bit(j.durable_sleeping)) << "the dead sender still counts as asleep";
+  }
+  ASSERT_TRUE(died_asleep) << "no sender was killed in its durable wait in 50 trials";
+  // A commit now (a receive and a delete of one of the child's messages;
+  // neither sleeps) wakes nobody: durable_futex is bumped only for sleepers.
+  const uint32_t before = j.durable_futex.load();
+  auto got = receive_now(**q, 1);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE((*q)->remove(got[0].receipt_handle).ok());
+  const shm::RingView& r = segment.view().journal;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (r.pos->head.load() != r.pos->tail.load() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(r.pos->head.load(), r.pos->tail.load()) << "the delete was never committed";
+  EXPECT_EQ(j.durable_futex.load(), before) << "a commit woke sleepers when nobody sleeps";
+}
 
 TEST(Durability, EncryptedJournalNeedsItsKey) {
   testing::BrokerProcess broker(kSmall);
