@@ -654,8 +654,12 @@ void Server::tick() {
       in.raw_attributes = p;
       in.attributes_size = attrs;
       in.sender_uid = s.sender_uid.load();
-      in.sent_epoch_ms = s.sent_epoch_ms.load();  // standard queues keep the enqueue time,
-      in.sent_clock_ms = s.sent_clock_ms.load();  // and retention counts from it
+      // [DG-dlqret]: a standard queue's message keeps its enqueue time, and
+      // retention counts from it; a FIFO one is enqueued anew (0: now).
+      if (!v.header->fifo) {
+        in.sent_epoch_ms = s.sent_epoch_ms.load();
+        in.sent_clock_ms = s.sent_clock_ms.load();
+      }
       shm::Lane& lane = dlq->view.lanes[shm::kBrokerLane];
       uint32_t moved_slot = 0;
       uint64_t moved_incarnation = 0;

@@ -353,6 +353,35 @@ TEST(Fifo, DeadLetterQueueKeepsTheGroup) {
   EXPECT_EQ(bodies(receive_now(*src, 10)), (std::vector<std::string>{"fine"}));
 }
 
+// [DG-dlqret]: on a FIFO queue the enqueue timestamp resets when a message
+// moves to its dead-letter queue (a standard queue keeps it:
+// Timers.DeadLetterRetentionCountsFromOriginalEnqueue). A message that spent
+// 61 s in the source lives its DLQ's whole 120 s retention after the move,
+// and its SentTimestamp is the move's.
+TEST(Fifo, DeadLetterRetentionCountsFromTheMove) {
+  testing::BrokerProcess broker;
+  auto client = broker.connect();
+  auto dlq = make_fifo(*client, "dead5.fifo", {{"MessageRetentionPeriod", "120"}});
+  ASSERT_TRUE(dlq);
+  auto src = make_fifo(*client, "source5.fifo", {{"VisibilityTimeout", "60"}, {"RedrivePolicy",
+      R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dead5.fifo","maxReceiveCount":1})"}});
+  ASSERT_TRUE(src);
+  send_ok(*src, "old news", "g", "n");
+  auto first = receive_now(*src, 1);
+  ASSERT_EQ(first.size(), 1u);
+  const uint64_t sent_ms = first[0].sent_timestamp_ms;
+  ASSERT_TRUE(client->advance_clock(61000).ok());  // lease over: moved at t = 61 s
+  EXPECT_EQ(counts(*dlq), (testing::Counts{"1", "0", "0"}));
+  ASSERT_TRUE(client->advance_clock(60000).ok());  // t = 121 s: past 120 s from the send
+  EXPECT_EQ(counts(*dlq), (testing::Counts{"1", "0", "0"}))
+      << "the FIFO DLQ counted retention from the original send, not from the move";
+  auto moved = receive_now(*dlq, 1, 0);  // visibility 0: look, leave it visible
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_GE(moved[0].sent_timestamp_ms, sent_ms + 61000) << "SentTimestamp is not the move's";
+  ASSERT_TRUE(client->advance_clock(61000).ok());  // t = 182 s: 121 s after the move
+  EXPECT_EQ(counts(*dlq), (testing::Counts{"0", "0", "0"}));
+}
+
 TEST(Fifo, QueueDelayHoldsEveryGroupUntilDue) {
   testing::BrokerProcess broker;
   auto client = broker.connect();
