@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "broker/journal_recovery.h"
 #include "shm/validation.h"
 
 namespace shmq::broker {
@@ -140,6 +141,41 @@ Status Registry::apply_config(QueueRecord* q, const QueueAttributes& a) {
   return Status::OK();
 }
 
+QueueAttributes QueueRecord::effective_attributes() const {
+  const shm::QueueConfig& cfg = view.header->config;
+  QueueAttributes all{
+      {"VisibilityTimeout", std::to_string(cfg.visibility_timeout_s.load())},
+      {"MaximumMessageSize", std::to_string(cfg.max_message_size.load())},
+      {"MessageRetentionPeriod", std::to_string(cfg.retention_s.load())},
+      {"DelaySeconds", std::to_string(cfg.delay_s.load())},
+      {"ReceiveMessageWaitTimeSeconds", std::to_string(cfg.receive_wait_s.load())},
+  };
+  // Server-side encryption, as SQS shows it (KMS is not emulated; the
+  // journal's own encryption is --journal-key-file): one kind per queue,
+  // SSE-SQS on unless turned off or a KMS key is set.
+  const auto attribute = [&](const char* key, const char* fallback) {
+    auto it = attributes.find(key);
+    return it != attributes.end() && !it->second.empty() ? it->second : std::string(fallback);
+  };
+  if (const std::string kms = attribute("KmsMasterKeyId", ""); !kms.empty()) {
+    all["KmsMasterKeyId"] = kms;
+    all["KmsDataKeyReusePeriodSeconds"] = attribute("KmsDataKeyReusePeriodSeconds", "300");
+    all["SqsManagedSseEnabled"] = "false";
+  } else {
+    all["SqsManagedSseEnabled"] = attribute("SqsManagedSseEnabled", "true");
+  }
+  if (fifo) {  // a FIFO queue always shows its FIFO settings (SQS.md: defaults)
+    all["FifoQueue"] = "true";
+    all["ContentBasedDeduplication"] = attribute("ContentBasedDeduplication", "false");
+    all["DeduplicationScope"] = attribute("DeduplicationScope", "queue");
+    all["FifoThroughputLimit"] = attribute("FifoThroughputLimit", "perQueue");
+  }
+  for (const char* extra : {"RedrivePolicy", "RedriveAllowPolicy", "Policy"})
+    if (auto it = attributes.find(extra); it != attributes.end() && !it->second.empty()) all[extra] = it->second;
+  all["Durability"] = durability_name(durability_of(attributes));
+  return all;
+}
+
 Result<QueueRecord*> Registry::create(const std::string& name, const QueueAttributes& attributes,
                                       uint32_t owner_uid, uint32_t owner_gid, int64_t clock_skew_ms) {
   bool fifo = false;
@@ -149,24 +185,15 @@ Result<QueueRecord*> Registry::create(const std::string& name, const QueueAttrib
   if (QueueRecord* existing = find(name)) {
     // Same name: fine when every given attribute equals the queue's
     // effective value (what it was set to, else the default).
-    static const QueueAttributes kDefaults = {
-        {"VisibilityTimeout", std::to_string(shm::kDefaultVisibilityTimeout)},
-        {"DelaySeconds", "0"},
-        {"MessageRetentionPeriod", std::to_string(shm::kDefaultRetention)},
-        {"MaximumMessageSize", std::to_string(shm::kMaxMaximumMessageSize)},
-        {"ReceiveMessageWaitTimeSeconds", "0"},
-        {"ContentBasedDeduplication", "false"},
-        {"DeduplicationScope", "queue"},
-        {"FifoThroughputLimit", "perQueue"},
-        {"SqsManagedSseEnabled", "true"}};  // SQS.md: SSE-SQS is on by default
+    const QueueAttributes have = existing->effective_attributes();
     for (const auto& [k, v] : attributes) {
-      auto it = existing->attributes.find(k);
-      auto d = kDefaults.find(k);
-      std::string have = it != existing->attributes.end() ? it->second
-                         : d != kDefaults.end()           ? d->second
-                                                          : "";
       if (k == "FifoQueue" && v == (existing->fifo ? "true" : "false")) continue;
-      if (have != v)
+      auto it = have.find(k);
+      auto set = existing->attributes.find(k);  // one shown only with another (KMS reuse period)
+      const std::string value = it != have.end()                    ? it->second
+                                : set != existing->attributes.end() ? set->second
+                                                                    : std::string();
+      if (value != v)
         return Status("QueueNameExists",
                       "A queue already exists with the same name and a different value for attribute " + k);
     }

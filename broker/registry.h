@@ -62,6 +62,10 @@ struct QueueRecord {
   int fd() const { return int(object->get_mapping_handle().handle); }
   std::string url() const;
   std::string arn() const;
+  // The queue's settings as GetQueueAttributes shows them: what was set,
+  // else SQS's default (SQS.md), without the counts and timestamps. A
+  // CreateQueue naming an existing queue compares against these.
+  QueueAttributes effective_attributes() const;
 };
 
 class Registry {

@@ -509,44 +509,13 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
         return access_denied("GetQueueAttributes", name).dump();
       shm::scan_slots(q->view, shm::queue_clock_ms(q->view.header), nullptr);
       const shm::Header* h = q->view.header;
-      const shm::QueueConfig& cfg = h->config;
-      QueueAttributes all{
-          {"ApproximateNumberOfMessages", std::to_string(h->counters.approx_visible.load())},
-          {"ApproximateNumberOfMessagesNotVisible", std::to_string(h->counters.approx_not_visible.load())},
-          {"ApproximateNumberOfMessagesDelayed", std::to_string(h->counters.approx_delayed.load())},
-          {"CreatedTimestamp", std::to_string(q->created_s)},
-          {"LastModifiedTimestamp", std::to_string(q->modified_s)},
-          {"QueueArn", q->arn()},
-          {"VisibilityTimeout", std::to_string(cfg.visibility_timeout_s.load())},
-          {"MaximumMessageSize", std::to_string(cfg.max_message_size.load())},
-          {"MessageRetentionPeriod", std::to_string(cfg.retention_s.load())},
-          {"DelaySeconds", std::to_string(cfg.delay_s.load())},
-          {"ReceiveMessageWaitTimeSeconds", std::to_string(cfg.receive_wait_s.load())},
-      };
-      // Server-side encryption, as SQS shows it (KMS is not emulated; the
-      // journal's own encryption is --journal-key-file): one kind per queue,
-      // SSE-SQS on unless turned off or a KMS key is set.
-      const auto attribute = [&](const char* key, const char* fallback) {
-        auto it = q->attributes.find(key);
-        return it != q->attributes.end() && !it->second.empty() ? it->second : std::string(fallback);
-      };
-      if (const std::string kms = attribute("KmsMasterKeyId", ""); !kms.empty()) {
-        all["KmsMasterKeyId"] = kms;
-        all["KmsDataKeyReusePeriodSeconds"] = attribute("KmsDataKeyReusePeriodSeconds", "300");
-        all["SqsManagedSseEnabled"] = "false";
-      } else {
-        all["SqsManagedSseEnabled"] = attribute("SqsManagedSseEnabled", "true");
-      }
-      if (q->fifo) {  // a FIFO queue always shows its FIFO settings (SQS.md: defaults)
-        all["ContentBasedDeduplication"] = "false";
-        all["DeduplicationScope"] = "queue";
-        all["FifoThroughputLimit"] = "perQueue";
-      }
-      for (const char* extra : {"RedrivePolicy", "RedriveAllowPolicy", "Policy", "ContentBasedDeduplication",
-                                "DeduplicationScope", "FifoThroughputLimit", "Durability"})
-        if (auto it = q->attributes.find(extra); it != q->attributes.end()) all[extra] = it->second;
-      if (q->fifo) all["FifoQueue"] = "true";
-      all["Durability"] = durability_name(durability_of(q->attributes));
+      QueueAttributes all = q->effective_attributes();
+      all["ApproximateNumberOfMessages"] = std::to_string(h->counters.approx_visible.load());
+      all["ApproximateNumberOfMessagesNotVisible"] = std::to_string(h->counters.approx_not_visible.load());
+      all["ApproximateNumberOfMessagesDelayed"] = std::to_string(h->counters.approx_delayed.load());
+      all["CreatedTimestamp"] = std::to_string(q->created_s);
+      all["LastModifiedTimestamp"] = std::to_string(q->modified_s);
+      all["QueueArn"] = q->arn();
       std::vector<std::string> names = req.value("names", std::vector<std::string>{"All"});
       QueueAttributes out;
       for (const auto& n : names) {

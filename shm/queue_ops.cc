@@ -183,7 +183,9 @@ Status claim_slot(const SegmentView& v, Lane& lane, size_t need, uint32_t* slot_
   }
   if (!got)
     return Status("OverLimit", "The queue is full: no free slot can hold a message of " +
-                                   std::to_string(need) + " bytes.");
+                                   std::to_string(need) +
+                                   " bytes (a queue holds a fixed number of messages per size class: "
+                                   "the broker's --slots).");
   const uint32_t s = uint32_t(value);
   if (s >= v.total_slots() || v.payload_capacity(s) < need) {
     lane.op.store(0, std::memory_order_relaxed);  // a corrupt ring: drop the index

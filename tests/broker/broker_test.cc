@@ -464,6 +464,29 @@ TEST(Broker, CreateQueueIsIdempotentForSameAttributes) {
   ASSERT_TRUE(client->create_queue("plain").ok());
   auto defaults = client->create_queue("plain", {{"DelaySeconds", "0"}, {"VisibilityTimeout", "30"}});
   EXPECT_TRUE(defaults.ok()) << defaults.status().to_string();
+  // Every default GetQueueAttributes shows counts (Durability's too), and
+  // only the values it shows: a sync queue is not the async one.
+  auto shown = client->get_queue_attributes("plain", {"All"});
+  ASSERT_TRUE(shown.ok());
+  QueueAttributes settings;
+  for (const char* k : {"VisibilityTimeout", "MaximumMessageSize", "MessageRetentionPeriod", "DelaySeconds",
+                        "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled", "Durability"})
+    settings[k] = shown.value()[k];
+  EXPECT_EQ(settings["Durability"], "async");
+  auto all_defaults = client->create_queue("plain", settings);
+  EXPECT_TRUE(all_defaults.ok()) << all_defaults.status().to_string();
+  auto other_durability = client->create_queue("plain", {{"Durability", "sync"}});
+  EXPECT_EQ(other_durability.status().code(), "QueueNameExists");
+  // A FIFO queue's shown defaults likewise.
+  ASSERT_TRUE(client->create_queue("f.fifo", {{"FifoQueue", "true"}}).ok());
+  auto fifo_defaults = client->create_queue("f.fifo", {{"FifoQueue", "true"},
+                                                       {"ContentBasedDeduplication", "false"},
+                                                       {"DeduplicationScope", "queue"},
+                                                       {"FifoThroughputLimit", "perQueue"},
+                                                       {"Durability", "async"}});
+  EXPECT_TRUE(fifo_defaults.ok()) << fifo_defaults.status().to_string();
+  auto cbd = client->create_queue("f.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  EXPECT_EQ(cbd.status().code(), "QueueNameExists");
 }
 
 // SQS.md 1.5 and 2.2: SSE-SQS is on by default; a KMS key, when set, is
