@@ -701,7 +701,9 @@ TEST_F(Crash, ProducerKilledAtRandomPoints) {
               ran, secs, total_acked, total_received, unacked_delivered, killed_while_full,
               max_receive_us, max_recovery_ms);
   EXPECT_EQ(bad_trials, 0) << "of " << ran << " trials";
-  EXPECT_LT(max_recovery_ms, 1000.0) << "a dead producer blocked the queue for too long";
+  // Typically < 120 ms under ASan; the bound leaves room for a stalled VM,
+  // not for a queue wedged until a lease expires.
+  EXPECT_LT(max_recovery_ms, 5000.0) << "a dead producer blocked the queue for too long";
   // A receive with no wait never blocks; this much is a spin, not preemption.
   EXPECT_LT(max_receive_us, 500000.0) << "a receive stalled";
 
@@ -883,7 +885,7 @@ TEST_F(Crash, ConsumerKilledAtRandomPoints) {
               refused, pending_lost, max_receive_us, max_recovery_ms);
   EXPECT_EQ(bad_trials, 0) << "of " << ran << " trials";
   EXPECT_GT(child_deletes, 0u) << "the consumers never got to delete anything: the test tests nothing";
-  EXPECT_LT(max_recovery_ms, 1000.0) << "a dead consumer blocked the queue for too long";
+  EXPECT_LT(max_recovery_ms, 5000.0) << "a dead consumer blocked the queue for too long";
   EXPECT_LT(max_receive_us, 500000.0) << "a receive stalled";
 
   ExpectFullCapacity(*q, *client, 64 + 16 + 8 + 4);

@@ -376,7 +376,9 @@ TEST(Durability, ASyncSenderKilledAsleepLeavesNoSleeperBehind) {
   testing::MappedSegment segment(broker, "s");
   ASSERT_TRUE(segment.ok());
   shm::JournalControl& j = segment.view().header->journal;
-  // Most of a sync send is its sleep; a kill lands there within a few trials.
+  // Once the child sleeps the broker is stopped (SIGSTOP): nothing commits,
+  // so the child stays in its wait (bit set, re-set after each 50 ms
+  // timeout), and the broker cannot reap the child before its bit is read.
   bool died_asleep = false;
   for (int trial = 0; trial < 50 && !died_asleep; ++trial) {
     std::fflush(stdout);
@@ -391,11 +393,14 @@ TEST(Durability, ASyncSenderKilledAsleepLeavesNoSleeperBehind) {
       for (;;) (void)(*mine)->send("sync");
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!shm::any_lane_bit(j.durable_sleeping) && std::chrono::steady_clock::now() < deadline) {
-    }
+    while (!shm::any_lane_bit(j.durable_sleeping) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    kill(broker.pid(), SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     died_asleep = shm::any_lane_bit(j.durable_sleeping);  // nobody else sends: the dead child's bit
+    kill(broker.pid(), SIGCONT);
     ASSERT_TRUE(broker.wait_lanes_free("s")) << "the broker did not reap the dead sender's lane";
     EXPECT_FALSE(shm::any_lane_bit(j.durable_sleeping)) << "the dead sender still counts as asleep";
   }

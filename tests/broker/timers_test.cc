@@ -64,7 +64,7 @@ TEST(Timers, LongPollWakesOnSend) {
   }
   std::sort(latencies.begin(), latencies.end());
   const double median = latencies[latencies.size() / 2];
-  EXPECT_LT(median, 10.0) << "median send-to-receive latency of a long poll, ms (max "
+  EXPECT_LT(median, 50.0) << "median send-to-receive latency of a long poll, ms (max "
                           << latencies.back() << ")";
 }
 
@@ -79,7 +79,7 @@ TEST(Timers, LongPollOnEmptyQueueWaitsTheFullTime) {
   ASSERT_TRUE(got.ok()) << got.status().to_string();
   EXPECT_EQ(got->size(), 0u);
   EXPECT_GE(waited, 1000.0);
-  EXPECT_LT(waited, 1500.0);
+  EXPECT_LT(waited, 3000.0);
 }
 
 TEST(Timers, QueueReceiveWaitTimeSecondsIsTheDefaultWait) {
@@ -93,12 +93,12 @@ TEST(Timers, QueueReceiveWaitTimeSecondsIsTheDefaultWait) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->size(), 0u);
   EXPECT_GE(waited, 1000.0);
-  EXPECT_LT(waited, 1500.0);
+  EXPECT_LT(waited, 3000.0);
   // An explicit 0 overrides it: a short poll.
   const auto t1 = Clock::now();
   auto short_poll = (*q)->receive({.max_messages = 1, .wait_time_seconds = 0});
   ASSERT_TRUE(short_poll.ok());
-  EXPECT_LT(ms_between(t1, Clock::now()), 200.0);
+  EXPECT_LT(ms_between(t1, Clock::now()), 1000.0);
 }
 
 // ---------------------------------------------------------------------------
@@ -114,11 +114,13 @@ TEST(Timers, QueueDelaySeconds) {
   EXPECT_TRUE(receive_now(**q).empty());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "1"}));
 
-  ASSERT_TRUE(client->advance_clock(9000).ok());
+  // 5 s before it is due: the queue clock also runs in real time, so the
+  // margin must outlast a stalled (sanitizer, loaded) test process.
+  ASSERT_TRUE(client->advance_clock(5000).ok());
   EXPECT_TRUE(receive_now(**q).empty());
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "1"}));
 
-  ASSERT_TRUE(client->advance_clock(2000).ok());  // 11 s
+  ASSERT_TRUE(client->advance_clock(6000).ok());  // 11 s
   EXPECT_EQ(counts(**q), (Counts{"1", "0", "0"}));
   auto got = receive_now(**q);
   ASSERT_EQ(got.size(), 1u);
@@ -193,9 +195,9 @@ TEST(Timers, RetentionExpiresVisibleMessages) {
   auto q = client->create_queue("retain", {{"MessageRetentionPeriod", "60"}});
   ASSERT_TRUE(q.ok()) << q.status().to_string();
   ASSERT_TRUE((*q)->send("short-lived").ok());
-  ASSERT_TRUE(client->advance_clock(59000).ok());
+  ASSERT_TRUE(client->advance_clock(55000).ok());
   EXPECT_EQ(counts(**q), (Counts{"1", "0", "0"}));
-  ASSERT_TRUE(client->advance_clock(2000).ok());  // 61 s
+  ASSERT_TRUE(client->advance_clock(6000).ok());  // 61 s
   EXPECT_EQ(counts(**q), (Counts{"0", "0", "0"}));
   EXPECT_TRUE(receive_now(**q).empty());
 }
@@ -351,9 +353,9 @@ TEST(Timers, DeadLetterRetentionCountsFromOriginalEnqueue) {
   ASSERT_EQ(receive_now(**src).size(), 1u);
   ASSERT_TRUE(client->advance_clock(61000).ok());  // lease over: moved at t = 61 s
   EXPECT_EQ(counts(**dlq), (Counts{"1", "0", "0"}));
-  ASSERT_TRUE(client->advance_clock(58000).ok());  // t = 119 s: still within 120 s of the send
+  ASSERT_TRUE(client->advance_clock(54000).ok());  // t = 115 s: still within 120 s of the send
   EXPECT_EQ(counts(**dlq), (Counts{"1", "0", "0"}));
-  ASSERT_TRUE(client->advance_clock(2000).ok());  // t = 121 s
+  ASSERT_TRUE(client->advance_clock(6000).ok());  // t = 121 s
   EXPECT_EQ(counts(**dlq), (Counts{"0", "0", "0"}))
       << "the DLQ counts retention from the move, not from the original send";
   EXPECT_TRUE(receive_now(**dlq).empty());

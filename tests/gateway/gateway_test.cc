@@ -310,7 +310,7 @@ TEST_F(Gateway, LongPollsDoNotHoldThreads) {
   // ...and other requests are still answered at once.
   const auto t0 = Clock::now();
   EXPECT_EQ(exchange(json_request("SendMessage", "{" + q + R"(,"MessageBody":"one"})")).status, 200);
-  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(500));
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1500));  // blocked: ~3 s
   int got = 0, empty = 0;
   for (int fd : parked) {
     std::string buf;

@@ -156,12 +156,20 @@ TEST_F(QueueBatchTest, ConcurrentBatchesDeliverEveryMessageExactlyOnce) {
   std::vector<std::atomic<uint8_t>> seen(kProducers * kPerProducer);
   std::atomic<uint64_t> consumed{0};
   std::atomic<bool> bad{false};
+  // A lost message would otherwise hang the test until ctest's timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::atomic<bool> timed_out{false};
+  const auto late = [&] {
+    if (std::chrono::steady_clock::now() < deadline) return false;
+    timed_out = true;
+    return true;
+  };
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p)
     threads.emplace_back([&, p] {
       std::vector<uint32_t> retry;  // ids an OverLimit turned back
       uint32_t next = 0, run = 1;
-      while (next < kPerProducer || !retry.empty()) {
+      while ((next < kPerProducer || !retry.empty()) && !late()) {
         uint32_t ids[10];
         uint32_t k = 0;
         while (k < run && !retry.empty()) {
@@ -191,7 +199,7 @@ TEST_F(QueueBatchTest, ConcurrentBatchesDeliverEveryMessageExactlyOnce) {
   for (int c = 0; c < kConsumers; ++c)
     threads.emplace_back([&, c] {
       Delivery d[10];
-      while (consumed.load() < kProducers * kPerProducer) {
+      while (consumed.load() < kProducers * kPerProducer && !late()) {
         const size_t n = receive_messages(v_, lane(1 + kProducers + c), 30000, 10, d);
         if (n == 0) {
           std::this_thread::yield();
@@ -224,6 +232,13 @@ TEST_F(QueueBatchTest, ConcurrentBatchesDeliverEveryMessageExactlyOnce) {
   for (auto& t : threads) t.join();
   done = true;
   broker.join();
+  // A last pass, as the broker's next tick: a free handed over (a cell held
+  // past kCellPatienceMs) near the end.
+  scan_slots(v_, queue_clock_ms(v_.header), nullptr);
+  const Counters& k = v_.header->counters;
+  ASSERT_FALSE(timed_out.load()) << "consumed " << consumed.load() << " of " << kProducers * kPerProducer
+                                 << "; parked " << k.ready_parked.load() << ", frees handed over "
+                                 << k.frees_handed_over.load();
   EXPECT_FALSE(bad.load());
   EXPECT_EQ(consumed.load(), uint64_t(kProducers) * kPerProducer);
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "message " << i;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,10 @@ std::string kill_during_sends(BrokerProcess& b, const std::function<void(int fd)
   char buf[4096];
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::count(acks.begin(), acks.end(), '\n') < min_acks && std::chrono::steady_clock::now() < until) {
+    // poll first: a sender that neither writes nor exits must not block
+    // the test past its 5 s.
+    pollfd pfd{p[0], POLLIN, 0};
+    if (poll(&pfd, 1, 100) == 0) continue;
     ssize_t n = read(p[0], buf, sizeof(buf));
     if (n <= 0) break;
     acks.append(buf, size_t(n));
