@@ -229,11 +229,15 @@ TEST_F(SlotStateTest, SendWaitsForAFreeHalfDoneInAFullQueue) {
   const RingView& r = v_.free[v_.class_of(d.slot)];
   SendInput in;
   in.body = "x";
-  std::atomic<bool> sending{false};
+  // The helper has run before the send starts (a thread that never ran may
+  // be placed behind the sender's few yields on some schedulers).
+  std::atomic<bool> started{false}, sending{false};
   std::thread finisher([&] {
+    started.store(true);
     while (!sending.load()) sched_yield();
     r.cells[pos & r.mask].seq.store(pos + 1, std::memory_order_release);  // the push's second step
   });
+  while (!started.load()) sched_yield();
   sending.store(true);
   SendOutput out{};
   const Status st = send_message(v_, lane(), in, &out);
@@ -421,11 +425,13 @@ TEST_F(SlotStateTest, PublishWaitsForAReadyCellBeingReleased) {
   ASSERT_TRUE(pinned.ok());
   const uint64_t stalled = lap_a_stalled_ready_pop();
   const RingView& r = v_.ready;
-  std::atomic<bool> sending{false};
+  std::atomic<bool> started{false}, sending{false};  // as in SendWaitsForAFreeHalfDoneInAFullQueue
   std::thread receiver([&] {
+    started.store(true);
     while (!sending.load()) sched_yield();
     r.cells[stalled & r.mask].seq.store(stalled + r.mask + 1, std::memory_order_release);
   });
+  while (!started.load()) sched_yield();
   sending.store(true);
   SendInput in;
   in.body = "y";
