@@ -346,18 +346,10 @@ TEST_F(BrokerLongPoll, TickWakesLongPollSleepersAStoppedSpinnerWouldStrand) {
 // syscall that woke nobody.)
 TEST_F(BrokerLongPoll, AReceiverKilledAsleepLeavesNoSleeperBehind) {
   shm::Header* h = header();
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t child = fork();
+  const pid_t child = testing::fork_client(broker_, "polled", [](Queue& mine) {
+    (void)mine.receive({.max_messages = 1, .wait_time_seconds = 20});
+  });
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    auto c = Client::connect(broker_.socket());
-    if (!c.ok()) _exit(2);
-    auto mine = (*c)->open_queue("polled");
-    if (!mine.ok()) _exit(3);
-    (void)(*mine)->receive({.max_messages = 1, .wait_time_seconds = 20});
-    _exit(0);
-  }
   bool asleep = false;
   for (auto deadline = Clock::now() + std::chrono::seconds(10); !asleep && Clock::now() < deadline;) {
     asleep = shm::receivers_sleep(h);

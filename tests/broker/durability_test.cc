@@ -381,17 +381,10 @@ TEST(Durability, ASyncSenderKilledAsleepLeavesNoSleeperBehind) {
   // timeout), and the broker cannot reap the child before its bit is read.
   bool died_asleep = false;
   for (int trial = 0; trial < 50 && !died_asleep; ++trial) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t child = fork();
+    const pid_t child = testing::fork_client(broker, "s", [](Queue& mine) {
+      for (;;) (void)mine.send("sync");
+    });
     ASSERT_GE(child, 0);
-    if (child == 0) {
-      auto c = Client::connect(broker.socket());
-      if (!c.ok()) _exit(2);
-      auto mine = (*c)->open_queue("s");
-      if (!mine.ok()) _exit(3);
-      for (;;) (void)(*mine)->send("sync");
-    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!shm::any_lane_bit(j.durable_sleeping) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::microseconds(20));

@@ -123,6 +123,19 @@ bool BrokerProcess::wait_lanes_free(const std::string& queue, int timeout_ms) co
   return false;
 }
 
+pid_t fork_client(const BrokerProcess& broker, const std::string& queue, const std::function<void(Queue&)>& body) {
+  std::fflush(stdout);  // nothing buffered is written twice
+  std::fflush(stderr);
+  const pid_t child = fork();
+  if (child != 0) return child;
+  auto c = Client::connect(broker.socket());
+  if (!c.ok()) _exit(2);
+  auto q = (*c)->open_queue(queue);
+  if (!q.ok()) _exit(3);
+  body(**q);
+  _exit(0);
+}
+
 MappedSegment::MappedSegment(const BrokerProcess& broker, const std::string& queue) {
   const nlohmann::json q = broker.queue_stats(queue);
   if (q.is_null()) {

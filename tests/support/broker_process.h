@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ class BrokerProcess {
   std::vector<std::string> args_;
   pid_t pid_ = -1;
 };
+
+// Forks a client process: it connects to `broker`, opens `queue`, runs
+// body(queue) and exits 0 (2 or 3 when it cannot connect or open). Returns
+// its pid; the test kills and reaps it.
+pid_t fork_client(const BrokerProcess& broker, const std::string& queue, const std::function<void(Queue&)>& body);
 
 // A queue's segment mapped into the test process by its name (the broker
 // instance's prefix and the queue's uid from `shmq stats`), to look at or
