@@ -213,6 +213,9 @@ uint64_t JournalFeed::release(uint64_t durable_seq) {
     for (uint64_t p = head; p < end; ++p) r.cells[p & r.mask].seq.store(p + r.mask + 1, std::memory_order_release);
     r.pos->head.store(end, std::memory_order_seq_cst);
     shm::JournalControl& j = f.view.header->journal;
+    // Pairs with a sender's durable_sleeping bit, set before its last look
+    // at head (Dekker): either it sees the new head or we see its bit.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (shm::any_lane_bit(j.durable_sleeping)) {
       j.durable_futex.fetch_add(1, std::memory_order_seq_cst);
       shm::futex_wake_all(&j.durable_futex);
