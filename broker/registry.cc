@@ -170,6 +170,8 @@ QueueAttributes QueueRecord::effective_attributes() const {
     all["DeduplicationScope"] = attribute("DeduplicationScope", "queue");
     all["FifoThroughputLimit"] = attribute("FifoThroughputLimit", "perQueue");
   }
+  // An empty policy or key id is SQS's way to remove it ("set RedrivePolicy
+  // to an empty string"): not shown, no dead-letter queue (apply_config).
   for (const char* extra : {"RedrivePolicy", "RedriveAllowPolicy", "Policy"})
     if (auto it = attributes.find(extra); it != attributes.end() && !it->second.empty()) all[extra] = it->second;
   all["Durability"] = durability_name(durability_of(attributes));
@@ -244,14 +246,7 @@ void Registry::remove(const std::string& name) {
 Status Registry::set_attributes(QueueRecord* q, const QueueAttributes& attributes) {
   if (Status s = shm::validate_queue_attributes(attributes, false, q->fifo); !s.ok()) return s;
   QueueAttributes merged = q->attributes;
-  for (const auto& [k, v] : attributes) {
-    // An empty policy or key id removes it (SQS: "set RedrivePolicy to an
-    // empty string" to remove the dead-letter queue), rather than show "".
-    if (v.empty() && (k == "RedrivePolicy" || k == "RedriveAllowPolicy" || k == "Policy" || k == "KmsMasterKeyId"))
-      merged.erase(k);
-    else
-      merged[k] = v;
-  }
+  for (const auto& [k, v] : attributes) merged[k] = v;
   const uint64_t before = q->modified_s;
   q->modified_s = now_s();
   if (Status s = apply_config(q, merged); !s.ok()) {
