@@ -618,10 +618,13 @@ void Server::tick() {
       if (v.header->fifo) ids = shm::fifo_ids(v, slot);
       if (uint64_t(ids.prefix) + attrs + body > v.payload_capacity(slot)) return false;
       const char* p = v.payload(slot) + ids.prefix;
+      // The moved message names where it came from (SQS's
+      // DeadLetterQueueSourceArn), besides its own attributes.
+      const std::string blob = shm::with_dead_letter_source(std::string_view(p, attrs), q->arn());
       shm::SendInput in;
       in.body = std::string_view(p + attrs, body);
-      in.raw_attributes = p;
-      in.attributes_size = attrs;
+      in.raw_attributes = blob.data();
+      in.attributes_size = blob.size();
       in.sender_uid = s.sender_uid.load();
       // [DG-dlqret]: a standard queue's message keeps its enqueue time, and
       // retention counts from it; a FIFO one is enqueued anew (0: now).

@@ -51,14 +51,24 @@ struct SendParams {
   std::string body;
   int delay = -1;
   MessageAttributes attributes;
+  MessageAttributes system;  // MessageSystemAttributes: AWSTraceHeader only
   std::string group, dedup;
 };
+
+// What a send answers besides its ids: the digests of what it took.
+void put_digests(json& out, const SendParams& sp) {
+  out["MD5OfMessageBody"] = shm::md5_hex(sp.body);
+  if (!sp.attributes.empty()) out["MD5OfMessageAttributes"] = shm::md5_of_message_attributes(sp.attributes);
+  if (!sp.system.empty()) out["MD5OfMessageSystemAttributes"] = shm::md5_of_message_attributes(sp.system);
+}
 
 Status read_send(const json& p, SendParams* s) {
   if (Status st = get_string(p, "MessageBody", &s->body, true); !st.ok()) return st;
   if (Status st = int_in(p, "DelaySeconds", &s->delay, 0, 900, "Must be >= 0 and <= 900, if provided."); !st.ok())
     return st;
   if (Status st = get_message_attributes(p, "MessageAttributes", &s->attributes); !st.ok()) return st;
+  if (Status st = get_message_attributes(p, "MessageSystemAttributes", &s->system); !st.ok()) return st;
+  if (Status st = shm::validate_message_system_attributes(s->system); !st.ok()) return st;
   if (Status st = get_string(p, "MessageGroupId", &s->group); !st.ok()) return st;
   if (Status st = get_string(p, "MessageDeduplicationId", &s->dedup); !st.ok()) return st;
   return Status::OK();
@@ -76,10 +86,11 @@ Result<json> Service::send_message(const std::string& name, const json& p) {
   o.attributes = sp.attributes.empty() ? nullptr : &sp.attributes;
   o.message_group_id = sp.group;
   o.message_deduplication_id = sp.dedup;
+  o.aws_trace_header = shm::trace_header_of(sp.system);
   auto r = q->queue->send(sp.body, o);
   if (!r.ok()) return r.status();
-  json out{{"MessageId", r->message_id.str()}, {"MD5OfMessageBody", shm::md5_hex(sp.body)}};
-  if (!sp.attributes.empty()) out["MD5OfMessageAttributes"] = shm::md5_of_message_attributes(sp.attributes);
+  json out{{"MessageId", r->message_id.str()}};
+  put_digests(out, sp);
   if (q->queue->fifo()) out["SequenceNumber"] = std::to_string(r->sequence_number);
   return out;
 }
@@ -88,17 +99,20 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
   std::vector<const json*> entries;
   if (Status s = get_entries(p, &entries); !s.ok()) return s;
   std::vector<SendBatchEntry> batch;
+  std::vector<SendParams> params;  // the entries as sent, for the digests
   for (const json* e : entries) {
     SendBatchEntry b;
     if (Status s = get_string(*e, "Id", &b.id, true); !s.ok()) return s;
     SendParams sp;
     if (Status s = read_send(*e, &sp); !s.ok()) return s;
-    b.body = std::move(sp.body);
+    b.body = sp.body;
     b.delay_seconds = sp.delay;
-    b.attributes = std::move(sp.attributes);
+    b.attributes = sp.attributes;
     b.message_group_id = std::move(sp.group);
     b.message_deduplication_id = std::move(sp.dedup);
+    b.aws_trace_header = shm::trace_header_of(sp.system);
     batch.push_back(std::move(b));
+    params.push_back(std::move(sp));
   }
   auto q = open(name);
   if (!q.ok()) return q.status();
@@ -107,9 +121,8 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
   json ok = json::array(), failed = json::array();
   const bool fifo = q->queue->fifo();
   for (const auto& e : r->successful) {
-    const SendBatchEntry& in = batch[e.index];
-    json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", shm::md5_hex(in.body)}};
-    if (!in.attributes.empty()) j["MD5OfMessageAttributes"] = shm::md5_of_message_attributes(in.attributes);
+    json j{{"Id", e.id}, {"MessageId", e.message_id.str()}};
+    put_digests(j, params[e.index]);
     if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(j);
   }
@@ -173,6 +186,9 @@ Outcome Service::receive_message(const std::string& name, const json& p, Attempt
     if (!msg.message_deduplication_id.empty())
       put("MessageDeduplicationId", std::string(msg.message_deduplication_id));
     if (msg.sequence_number) put("SequenceNumber", std::to_string(msg.sequence_number));
+    if (!msg.aws_trace_header.empty()) put("AWSTraceHeader", std::string(msg.aws_trace_header));
+    if (const std::string_view arn = msg.dead_letter_queue_source_arn; !arn.empty())
+      put("DeadLetterQueueSourceArn", arn_for(std::string(arn.substr(arn.rfind(':') + 1))));  // this region's
     if (!attrs.empty()) j["Attributes"] = attrs;
     if (!attribute_names.empty() && !msg.raw_attributes.empty()) {
       MessageAttributes ma = msg.attributes(), kept;

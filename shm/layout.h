@@ -259,6 +259,13 @@ inline constexpr uint32_t kFifoMetaReserve = 512;
 // and values against MaximumMessageSize, so a message of exactly the largest
 // size with attributes must still fit its class.
 inline constexpr uint32_t kAttributesEncodingReserve = 128;
+// Bytes the largest size class has beyond its size for the message system
+// attributes (validation.h: SystemAttributes, an AWSTraceHeader of at most
+// 1 KiB and a dead-letter source ARN with their encoding), which SQS counts
+// against no size limit either: a message of the largest size still fits with
+// them. A smaller class needs no reserve: a message they push over its
+// capacity takes the next class.
+inline constexpr uint32_t kSystemAttributesReserve = 2048;
 constexpr uint32_t fifo_meta_size(uint32_t group_len, uint32_t dedup_len) {
   return (uint32_t(sizeof(FifoMeta)) + group_len + dedup_len + 7) & ~7u;
 }

@@ -209,7 +209,7 @@ uint64_t write_message(const SegmentView& v, uint32_t s, uint32_t prefix, const 
     if (in.raw_attributes)
       std::memcpy(p, in.raw_attributes, in.attributes_size);
     else
-      encode_attributes(*in.attributes, p);
+      encode_attributes(in.attributes, in.system, p);
   }
   SHMQ_CRASH_POINT();
 #ifdef SHMQ_CRASH_POINTS

@@ -22,6 +22,7 @@
 #include "shm/layout.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
+#include "shm/validation.h"
 #include "shmq/client.h"
 #include "shmq/status.h"
 
@@ -30,7 +31,8 @@ namespace shmq::shm {
 struct SendInput {
   std::string_view body;
   const MessageAttributes* attributes = nullptr;  // may be null
-  size_t attributes_size = 0;                      // encoded_attributes_size(*attributes)
+  SystemAttributes system;                         // AWSTraceHeader (views)
+  size_t attributes_size = 0;                      // encoded_attributes_size(attributes, system)
   uint32_t delay_ms = 0;
   uint32_t sender_uid = 0;
   uint64_t sent_epoch_ms = 0;         // 0: now; the broker passes the original on a DLQ move

@@ -36,7 +36,8 @@ uint64_t plan(const Geometry& g, bool fifo, Header* h) {
     k.count = g.counts[c];
     // A FIFO message's metadata and the attributes' encoding do not count
     // against the size limit.
-    k.payload_capacity = g.payload[c] + kAttributesEncodingReserve + (fifo ? kFifoMetaReserve : 0);
+    k.payload_capacity = g.payload[c] + kAttributesEncodingReserve + (fifo ? kFifoMetaReserve : 0) +
+                         (c + 1 == kNumClasses ? kSystemAttributesReserve : 0);
     // Twice the slots: a queue at rest holds every slot in its free ring, and
     // with a ring of exactly `count` cells the push position (the consumer's
     // delete) would sit one cell behind the pop position (the producer's

@@ -30,6 +30,8 @@ constexpr int kMaxNumberMagnitude = 126;
 constexpr int kMinNumberMagnitude = -128;
 constexpr uint8_t kStringKind = 1;  // also the MD5 transport byte for String/Number
 constexpr uint8_t kBinaryKind = 2;
+constexpr uint8_t kSystemKind = 3;  // a message system attribute, DataType String
+constexpr std::string_view kSystemType = "String";
 constexpr std::string_view kStandardNameRule =
     "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length";
 constexpr std::string_view kFifoNameRule =
@@ -650,81 +652,207 @@ static_assert(kEncodedCountBytes + kMaxMessageAttributes * kEncodedPerAttributeB
 // Messages without attributes are the common case, so they encode to nothing at all
 // (an empty blob); decode also accepts an explicit count of zero.
 size_t encoded_attributes_size(const MessageAttributes& attributes) {
-  if (attributes.empty()) return 0;
-  size_t total = kEncodedCountBytes;
-  for (const auto& [name, value] : attributes) {
-    total += kEncodedPerAttributeBytes + name.size() + value.data_type.size() +
-             (is_binary_type(value.data_type) ? value.binary_value : value.string_value).size();
-  }
-  return total;
+  return encoded_attributes_size(&attributes, SystemAttributes{});
 }
 
-void encode_attributes(const MessageAttributes& attributes, char* out) {
-  if (attributes.empty()) return;
-  const auto put_le = [&out](uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) *out++ = static_cast<char>(v >> (8 * i));
-  };
-  const auto put_bytes = [&out](std::string_view s) {
-    if (!s.empty()) std::memcpy(out, s.data(), s.size());
-    out += s.size();
-  };
-  // Lengths fit their fields because validate_message_attributes bounds names and
-  // types to 256 bytes and MaximumMessageSize bounds values.
-  put_le(attributes.size(), 2);
-  for (const auto& [name, value] : attributes) {
-    const bool binary = is_binary_type(value.data_type);
-    const std::string& v = binary ? value.binary_value : value.string_value;
+size_t encoded_attributes_size(const MessageAttributes* attributes, const SystemAttributes& system) {
+  size_t total = 0;
+  if (attributes)
+    for (const auto& [name, value] : *attributes) {
+      total += kEncodedPerAttributeBytes + name.size() + value.data_type.size() +
+               (is_binary_type(value.data_type) ? value.binary_value : value.string_value).size();
+    }
+  for (const auto& [name, value] : {std::pair{kTraceHeaderName, system.trace_header},
+                                    std::pair{kDeadLetterSourceArnName, system.dead_letter_source_arn}})
+    if (!value.empty()) total += kEncodedPerAttributeBytes + name.size() + kSystemType.size() + value.size();
+  return total ? total + kEncodedCountBytes : 0;
+}
+
+namespace {
+
+class Encoder {
+ public:
+  explicit Encoder(char* out) : out_(out) {}
+  void put_le(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) *out_++ = static_cast<char>(v >> (8 * i));
+  }
+  void put_bytes(std::string_view s) {
+    if (!s.empty()) std::memcpy(out_, s.data(), s.size());
+    out_ += s.size();
+  }
+  // Lengths fit their fields: validation bounds names and types to 256
+  // bytes, MaximumMessageSize bounds values, kMaxTraceHeaderLength the system ones.
+  void put_entry(std::string_view name, std::string_view type, uint8_t kind, std::string_view value) {
     put_le(name.size(), 2);
     put_bytes(name);
-    put_le(value.data_type.size(), 2);
-    put_bytes(value.data_type);
-    put_le(binary ? kBinaryKind : kStringKind, 1);
-    put_le(v.size(), 4);
-    put_bytes(v);
+    put_le(type.size(), 2);
+    put_bytes(type);
+    put_le(kind, 1);
+    put_le(value.size(), 4);
+    put_bytes(value);
   }
-}
 
-Result<MessageAttributes> decode_attributes(std::string_view blob) {
-  MessageAttributes out;
-  if (blob.empty()) return out;
-  const auto corrupt = [](const char* what) {
-    return Status("InternalError", std::string("Corrupt message attributes: ") + what + ".");
-  };
+ private:
+  char* out_;
+};
+
+struct Entry {
+  std::string_view name, type, value;
+  uint8_t kind;
+};
+
+// Calls f(entry) for each entry of the blob in order; false when the blob is
+// corrupt (*why says how). Every read checks the remaining length first.
+template <class F>
+bool for_each_entry(std::string_view blob, F&& f, const char** why) {
+  if (blob.empty()) return true;
   size_t pos = 0;
-  // Every read checks the remaining length first, so no input can read out of bounds.
   const auto get_le = [&](int bytes, uint64_t* v) {
     if (blob.size() - pos < static_cast<size_t>(bytes)) return false;
     *v = 0;
-    for (int i = 0; i < bytes; ++i) {
-      *v |= uint64_t{static_cast<unsigned char>(blob[pos++])} << (8 * i);
-    }
+    for (int i = 0; i < bytes; ++i) *v |= uint64_t{static_cast<unsigned char>(blob[pos++])} << (8 * i);
     return true;
   };
-  const auto get_bytes = [&](int length_bytes, std::string* s) {
+  const auto get_bytes = [&](int length_bytes, std::string_view* s) {
     uint64_t n;
     if (!get_le(length_bytes, &n) || blob.size() - pos < n) return false;
-    s->assign(blob.substr(pos, n));
+    *s = blob.substr(pos, n);
     pos += n;
     return true;
   };
   uint64_t count;
-  if (!get_le(2, &count)) return corrupt("truncated count");
+  if (!get_le(2, &count)) return *why = "truncated count", false;
   for (uint64_t i = 0; i < count; ++i) {
-    std::string name;
-    MessageAttributeValue value;
+    Entry e;
     uint64_t kind;
-    if (!get_bytes(2, &name) || !get_bytes(2, &value.data_type) || !get_le(1, &kind)) {
-      return corrupt("truncated attribute");
+    if (!get_bytes(2, &e.name) || !get_bytes(2, &e.type) || !get_le(1, &kind)) {
+      return *why = "truncated attribute", false;
     }
-    const bool binary = is_binary_type(value.data_type);
-    if (kind != (binary ? kBinaryKind : kStringKind)) return corrupt("kind does not match type");
-    if (!get_bytes(4, binary ? &value.binary_value : &value.string_value)) {
-      return corrupt("truncated value");
-    }
-    if (!out.emplace(std::move(name), std::move(value)).second) return corrupt("duplicate name");
+    const uint8_t expect = kind == kSystemKind ? kSystemKind : is_binary_type(e.type) ? kBinaryKind : kStringKind;
+    if (kind != expect || (kind == kSystemKind && e.type != kSystemType))
+      return *why = "kind does not match type", false;
+    e.kind = uint8_t(kind);
+    if (!get_bytes(4, &e.value)) return *why = "truncated value", false;
+    f(e);
   }
-  if (pos != blob.size()) return corrupt("trailing bytes");
+  if (pos != blob.size()) return *why = "trailing bytes", false;
+  return true;
+}
+
+}  // namespace
+
+void encode_attributes(const MessageAttributes& attributes, char* out) {
+  encode_attributes(&attributes, SystemAttributes{}, out);
+}
+
+void encode_attributes(const MessageAttributes* attributes, const SystemAttributes& system, char* out) {
+  const size_t user = attributes ? attributes->size() : 0;
+  const size_t count = user + !system.trace_header.empty() + !system.dead_letter_source_arn.empty();
+  if (count == 0) return;
+  Encoder e(out);
+  e.put_le(count, 2);
+  if (attributes)
+    for (const auto& [name, value] : *attributes) {
+      const bool binary = is_binary_type(value.data_type);
+      e.put_entry(name, value.data_type, binary ? kBinaryKind : kStringKind,
+                  binary ? value.binary_value : value.string_value);
+    }
+  if (!system.trace_header.empty()) e.put_entry(kTraceHeaderName, kSystemType, kSystemKind, system.trace_header);
+  if (!system.dead_letter_source_arn.empty())
+    e.put_entry(kDeadLetterSourceArnName, kSystemType, kSystemKind, system.dead_letter_source_arn);
+}
+
+Result<MessageAttributes> decode_attributes(std::string_view blob) {
+  MessageAttributes out;
+  bool duplicate = false;
+  const char* why = "";
+  const bool ok = for_each_entry(
+      blob,
+      [&](const Entry& e) {
+        if (e.kind == kSystemKind) return;
+        MessageAttributeValue value;
+        value.data_type = e.type;
+        (e.kind == kBinaryKind ? value.binary_value : value.string_value) = e.value;
+        duplicate |= !out.emplace(std::string(e.name), std::move(value)).second;
+      },
+      &why);
+  if (!ok || duplicate)
+    return Status("InternalError", std::string("Corrupt message attributes: ") + (ok ? "duplicate name" : why) + ".");
   return out;
+}
+
+SystemAttributes system_attributes_of(std::string_view blob) {
+  SystemAttributes out;
+  const char* why = "";
+  const bool ok = for_each_entry(
+      blob,
+      [&](const Entry& e) {
+        if (e.kind != kSystemKind) return;
+        if (e.name == kTraceHeaderName) out.trace_header = e.value;
+        if (e.name == kDeadLetterSourceArnName) out.dead_letter_source_arn = e.value;
+      },
+      &why);
+  return ok ? out : SystemAttributes{};
+}
+
+std::string with_dead_letter_source(std::string_view blob, std::string_view arn) {
+  size_t count = 0, kept_bytes = 0;
+  const char* why = "";
+  auto keep = [](const Entry& e) { return !(e.kind == kSystemKind && e.name == kDeadLetterSourceArnName); };
+  if (!for_each_entry(
+          blob,
+          [&](const Entry& e) {
+            if (!keep(e)) return;
+            ++count;
+            kept_bytes += kEncodedPerAttributeBytes + e.name.size() + e.type.size() + e.value.size();
+          },
+          &why))
+    return std::string(blob);
+  std::string out(kEncodedCountBytes + kept_bytes + kEncodedPerAttributeBytes + kDeadLetterSourceArnName.size() +
+                      kSystemType.size() + arn.size(),
+                  '\0');
+  Encoder enc(out.data());
+  enc.put_le(count + 1, 2);
+  for_each_entry(
+      blob,
+      [&](const Entry& e) {
+        if (keep(e)) enc.put_entry(e.name, e.type, e.kind, e.value);
+      },
+      &why);
+  enc.put_entry(kDeadLetterSourceArnName, kSystemType, kSystemKind, arn);
+  return out;
+}
+
+Status validate_message_system_attributes(const MessageAttributes& system) {
+  for (const auto& [name, value] : system) {
+    if (name != kTraceHeaderName)
+      return invalid_parameter("Message system attribute name '" + name +
+                               "' is invalid. The only message system attribute a sender can set is "
+                               "AWSTraceHeader.");
+    if (value.data_type != kSystemType)
+      return invalid_parameter("The message system attribute AWSTraceHeader must be of DataType String, not '" +
+                               value.data_type + "'.");
+    if (value.string_value.empty())
+      return invalid_parameter("The message system attribute AWSTraceHeader must have a non-empty StringValue.");
+    if (Status s = validate_trace_header(value.string_value); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+std::string_view trace_header_of(const MessageAttributes& system) {
+  auto it = system.find(std::string(kTraceHeaderName));
+  return it == system.end() ? std::string_view() : std::string_view(it->second.string_value);
+}
+
+Status validate_trace_header(std::string_view value) {
+  if (value.size() > kMaxTraceHeaderLength)
+    return invalid_parameter("The message system attribute AWSTraceHeader must be at most " +
+                             std::to_string(kMaxTraceHeaderLength) + " bytes.");
+  if (auto bad = find_invalid_character(value))
+    return Status("InvalidMessageContents", *bad + " was found in the message system attribute AWSTraceHeader, "
+                                                    "the set of allowed characters is " +
+                                                    std::string(kAllowedCharacters) + ".");
+  return Status::OK();
 }
 
 }  // namespace shmq::shm

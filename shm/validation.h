@@ -91,14 +91,53 @@ std::string sha256_hex(std::string_view bytes);
 // MD5OfMessageAttributes, SQS's algorithm (SQS.md 3.4); "" when empty.
 std::string md5_of_message_attributes(const MessageAttributes& attributes);
 
+// Message system attributes a message carries besides its message
+// attributes (SQS.md 2.3): AWSTraceHeader, which a sender may set, and
+// DeadLetterQueueSourceArn, which a dead-letter move sets. Views; empty when
+// absent. They count toward no size limit and no MD5OfMessageAttributes.
+struct SystemAttributes {
+  std::string_view trace_header;            // AWSTraceHeader
+  std::string_view dead_letter_source_arn;  // DeadLetterQueueSourceArn
+  bool empty() const { return trace_header.empty() && dead_letter_source_arn.empty(); }
+};
+inline constexpr std::string_view kTraceHeaderName = "AWSTraceHeader";
+inline constexpr std::string_view kDeadLetterSourceArnName = "DeadLetterQueueSourceArn";
+// The longest AWSTraceHeader value taken (an X-Ray header is ~100 bytes; SQS
+// documents no limit). The largest size class reserves room for it and a
+// dead-letter source ARN (layout.h: kSystemAttributesReserve).
+inline constexpr size_t kMaxTraceHeaderLength = 1024;
+
+// MessageSystemAttributes of a send: only AWSTraceHeader, of DataType String,
+// with a value of 1..kMaxTraceHeaderLength allowed characters
+// (validate_trace_header). InvalidParameterValue otherwise.
+Status validate_message_system_attributes(const MessageAttributes& system);
+// The AWSTraceHeader value of validated MessageSystemAttributes (a view into
+// them), or empty.
+std::string_view trace_header_of(const MessageAttributes& system);
+// An AWSTraceHeader value (empty: none): at most kMaxTraceHeaderLength bytes
+// (InvalidParameterValue) of the body's allowed characters (InvalidMessageContents).
+Status validate_trace_header(std::string_view value);
+
 // The attributes' wire form inside a segment:
 //   u16 count, then per attribute: u16 name_len, name, u16 type_len, type,
-//   u8 kind (1 string, 2 binary), u32 value_len, value. Little-endian.
+//   u8 kind (1 string, 2 binary, 3 system string), u32 value_len, value.
+//   Little-endian. System attributes are entries of kind 3, type "String".
+// No attributes of either sort encode to nothing (an empty blob).
 size_t encoded_attributes_size(const MessageAttributes& attributes);
-// REQUIRES: out has encoded_attributes_size(attributes) bytes.
+size_t encoded_attributes_size(const MessageAttributes* attributes, const SystemAttributes& system);
+// REQUIRES: out has encoded_attributes_size(...) bytes for the same arguments.
 void encode_attributes(const MessageAttributes& attributes, char* out);
-// Never trusts its input: a truncated or inconsistent blob is an error
-// (InternalError), never an out-of-bounds read. An empty blob is no attributes.
+void encode_attributes(const MessageAttributes* attributes, const SystemAttributes& system, char* out);
+// The message attributes alone (system entries left out). Never trusts its
+// input: a truncated or inconsistent blob is an error (InternalError), never
+// an out-of-bounds read. An empty blob is no attributes.
 Result<MessageAttributes> decode_attributes(std::string_view blob);
+// The system attributes in a blob, as views into it; none when the blob is
+// corrupt (decode_attributes says why).
+SystemAttributes system_attributes_of(std::string_view blob);
+// The blob with DeadLetterQueueSourceArn set to arn (replacing an earlier one:
+// a message moved on from one dead-letter queue to another names the last).
+// A corrupt blob is returned unchanged.
+std::string with_dead_letter_source(std::string_view blob, std::string_view arn);
 
 }  // namespace shmq::shm

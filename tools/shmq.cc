@@ -282,9 +282,9 @@ shmq::MessageAttributes to_message_attributes(const Json& obj, const std::string
   return out;
 }
 
-shmq::MessageAttributes parse_message_attributes(const std::string& raw) {
+shmq::MessageAttributes parse_message_attributes(const std::string& raw,
+                                                 const char* option = "--message-attributes") {
   if (raw.empty()) return {};
-  const char* option = "--message-attributes";
   const std::string text = load_param(option, raw);
   if (!trim(text).starts_with('{')) {
     param_error(option,
@@ -292,6 +292,13 @@ shmq::MessageAttributes parse_message_attributes(const std::string& raw) {
                 "{\"Name\":{\"DataType\":\"String\",\"StringValue\":\"x\"}}");
   }
   return to_message_attributes(parse_json(option, text), "MessageAttributes");
+}
+
+// --message-system-attributes (AWSTraceHeader only), checked before the send.
+shmq::MessageAttributes parse_message_system_attributes(const std::string& raw) {
+  shmq::MessageAttributes out = parse_message_attributes(raw, "--message-system-attributes");
+  check(shmq::shm::validate_message_system_attributes(out));
+  return out;
 }
 
 // Queue attributes: JSON object or Key=Value,Key=Value. Non-string JSON
@@ -315,8 +322,8 @@ std::vector<shmq::SendBatchEntry> parse_send_entries(const std::vector<std::stri
     const std::string where = "Entries[" + std::to_string(i) + "]";
     const Json& e = list[i];
     check_structure(e, where,
-                    {"Id", "MessageBody", "DelaySeconds", "MessageAttributes", "MessageGroupId",
-                     "MessageDeduplicationId"},
+                    {"Id", "MessageBody", "DelaySeconds", "MessageAttributes", "MessageSystemAttributes",
+                     "MessageGroupId", "MessageDeduplicationId"},
                     {"Id", "MessageBody"});
     shmq::SendBatchEntry& entry = out.emplace_back();
     entry.id = get_string(e, "Id", where);
@@ -328,6 +335,12 @@ std::vector<shmq::SendBatchEntry> parse_send_entries(const std::vector<std::stri
     }
     entry.message_group_id = get_string(e, "MessageGroupId", where);
     entry.message_deduplication_id = get_string(e, "MessageDeduplicationId", where);
+    if (e.contains("MessageSystemAttributes")) {
+      const shmq::MessageAttributes system =
+          to_message_attributes(e["MessageSystemAttributes"], where + ".MessageSystemAttributes");
+      check(shmq::shm::validate_message_system_attributes(system));
+      entry.aws_trace_header = shmq::shm::trace_header_of(system);
+    }
   }
   return out;
 }
@@ -367,6 +380,7 @@ struct Args {
   std::string message_body;
   int delay_seconds = -1;
   std::string message_attributes;
+  std::string message_system_attributes;
   std::string message_group_id, message_deduplication_id;
   std::vector<std::string> entries;
   int max_number_of_messages = 1;
@@ -483,6 +497,11 @@ Json system_attributes_json(const shmq::Message& m, const Args& a) {
       out["MessageDeduplicationId"] = std::string(m.message_deduplication_id);
     add("SequenceNumber", m.sequence_number);
   }
+  auto add_text = [&](const char* key, std::string_view value) {
+    if (!value.empty() && (all || contains(names, key))) out[key] = std::string(value);
+  };
+  add_text("AWSTraceHeader", m.aws_trace_header);
+  add_text("DeadLetterQueueSourceArn", m.dead_letter_queue_source_arn);
   return out;
 }
 
@@ -587,13 +606,17 @@ void opt_send_message(CLI::App& c, Args& a) {
       ->check(kNonNegative);
   c.add_option("--message-attributes", a.message_attributes,
                "JSON: {\"Name\":{\"DataType\":\"String\",\"StringValue\":\"x\"}}");
+  c.add_option("--message-system-attributes", a.message_system_attributes,
+               "JSON: {\"AWSTraceHeader\":{\"DataType\":\"String\",\"StringValue\":\"Root=...\"}}");
   c.add_option("--message-group-id", a.message_group_id, "FIFO message group");
   c.add_option("--message-deduplication-id", a.message_deduplication_id, "FIFO dedup id");
 }
 Json run_send_message(Session& s, const Args& a) {
   const std::string body = load_param("--message-body", a.message_body);
   const shmq::MessageAttributes attributes = parse_message_attributes(a.message_attributes);
+  const shmq::MessageAttributes system = parse_message_system_attributes(a.message_system_attributes);
   shmq::SendOptions options;
+  options.aws_trace_header = shmq::shm::trace_header_of(system);
   options.delay_seconds = a.delay_seconds;
   options.attributes = attributes.empty() ? nullptr : &attributes;
   options.message_group_id = a.message_group_id;
@@ -604,6 +627,7 @@ Json run_send_message(Session& s, const Args& a) {
   if (!attributes.empty()) {
     out["MD5OfMessageAttributes"] = shmq::shm::md5_of_message_attributes(attributes);
   }
+  if (!system.empty()) out["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_attributes(system);
   out["MessageId"] = sent.message_id.str();
   if (queue->fifo()) out["SequenceNumber"] = std::to_string(sent.sequence_number);
   return out;
@@ -618,6 +642,10 @@ Json run_send_message_batch(Session& s, const Args& a) {
     Json j{{"Id", e.id}, {"MessageId", e.message_id.str()}, {"MD5OfMessageBody", shmq::shm::md5_hex(in.body)}};
     if (!in.attributes.empty()) {
       j["MD5OfMessageAttributes"] = shmq::shm::md5_of_message_attributes(in.attributes);
+    }
+    if (!in.aws_trace_header.empty()) {
+      j["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_attributes(
+          {{std::string(shmq::shm::kTraceHeaderName), {"String", in.aws_trace_header, ""}}});
     }
     if (e.sequence_number) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(std::move(j));
@@ -635,7 +663,7 @@ void opt_receive_message(CLI::App& c, Args& a) {
       ->delimiter(',');
   list_option(c, "--message-system-attribute-names", a.system_attribute_names,
               "All, SenderId, SentTimestamp, ApproximateReceiveCount, "
-              "ApproximateFirstReceiveTimestamp")
+              "ApproximateFirstReceiveTimestamp, AWSTraceHeader, DeadLetterQueueSourceArn")
       ->delimiter(',');
   list_option(c, "--message-attribute-names", a.message_attribute_names,
               "Message attributes: All, .*, names or prefix.*")

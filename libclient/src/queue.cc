@@ -33,6 +33,7 @@ SendOptions options_of(const SendBatchEntry& e) {
   o.attributes = &e.attributes;
   o.message_group_id = e.message_group_id;
   o.message_deduplication_id = e.message_deduplication_id;
+  o.aws_trace_header = e.aws_trace_header;
   return o;
 }
 
@@ -195,14 +196,19 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
   if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
   if (Status s = shm::validate_body(body); !s.ok()) return s;
   size_t attrs_size = 0;
-  if (options.attributes && !options.attributes->empty()) {
-    if (Status s = shm::validate_message_attributes(*options.attributes); !s.ok()) return s;
-    if (Status s = shm::validate_message_size(body.size(),
-                                              shm::message_attributes_size(*options.attributes),
+  const shm::SystemAttributes system{options.aws_trace_header, {}};
+  if (!system.trace_header.empty()) {
+    if (Status s = shm::validate_trace_header(system.trace_header); !s.ok()) return s;
+  }
+  const MessageAttributes* attributes =
+      options.attributes && !options.attributes->empty() ? options.attributes : nullptr;
+  if (attributes) {
+    if (Status s = shm::validate_message_attributes(*attributes); !s.ok()) return s;
+    if (Status s = shm::validate_message_size(body.size(), shm::message_attributes_size(*attributes),
                                               cfg.max_message_size.load(std::memory_order_relaxed));
         !s.ok())
       return s;
-    attrs_size = shm::encoded_attributes_size(*options.attributes);
+    attrs_size = shm::encoded_attributes_size(attributes, system);
   } else if (Status s = shm::validate_message_size(
                  body.size(), 0, cfg.max_message_size.load(std::memory_order_relaxed));
              !s.ok()) {
@@ -243,8 +249,10 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
   }
   const uint32_t delay_s = options.delay_seconds >= 0 && !fifo() ? uint32_t(options.delay_seconds)
                                                                  : cfg.delay_s.load(std::memory_order_relaxed);
+  if (!attributes && !system.empty()) attrs_size = shm::encoded_attributes_size(nullptr, system);
   in->body = body;
-  in->attributes = options.attributes;
+  in->attributes = attributes;
+  in->system = system;
   in->attributes_size = attrs_size;
   in->delay_ms = delay_s * 1000;
   in->sender_uid = impl_->sender_uid;
@@ -487,6 +495,13 @@ Result<size_t> Queue::receive(std::span<Message> out, const ReceiveOptions& opti
     m.message_group_id = std::string_view(d[i].group_id ? d[i].group_id : "", d[i].group_len);
     m.message_deduplication_id = std::string_view(d[i].dedup_id ? d[i].dedup_id : "", d[i].dedup_len);
     m.sequence_number = d[i].sequence_number;
+    if (d[i].attributes_len) {  // messages without attributes skip the walk
+      const shm::SystemAttributes sys = shm::system_attributes_of(m.raw_attributes);
+      m.aws_trace_header = sys.trace_header;
+      m.dead_letter_queue_source_arn = sys.dead_letter_source_arn;
+    } else {
+      m.aws_trace_header = m.dead_letter_queue_source_arn = {};
+    }
   }
   if (!attempt.empty() && !replayed && n > 0) {
     std::lock_guard<std::mutex> lock(impl_->attempts_mu);

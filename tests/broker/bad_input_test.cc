@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libclient/src/control_channel.h"
+#include "shm/validation.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/queue_helpers.h"
 
@@ -222,6 +223,38 @@ TEST_F(BadInput, MaximumSizeWithTenAttributesFits) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].attributes().size(), 10u);
   EXPECT_EQ(got[0].attributes().at("a9").string_value, "v");
+}
+
+// Message system attributes count toward no size limit either: the largest
+// message with ten attributes still fits with the longest AWSTraceHeader
+// (the largest class's kSystemAttributesReserve), and a longer header is
+// refused with nothing enqueued.
+TEST_F(BadInput, MaximumSizeFitsWithTheLongestTraceHeader) {
+  MessageAttributes a;
+  size_t attrs = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "a" + std::to_string(i);
+    a[name] = {"String", "v", ""};
+    attrs += name.size() + 6 + 1;
+  }
+  SendOptions o = attributes_of(&a);
+  const std::string too_long(shm::kMaxTraceHeaderLength + 1, 't');
+  o.aws_trace_header = too_long;
+  auto over = q_->send("small", o);
+  EXPECT_EQ(over.status().code(), "InvalidParameterValue") << over.status().to_string();
+  ExpectUnchanged();
+  const std::string longest(shm::kMaxTraceHeaderLength, 't');
+  o.aws_trace_header = longest;
+  auto exact = q_->send(std::string(1048576 - attrs, 'e'), o);
+  ASSERT_TRUE(exact.ok()) << exact.status().to_string();
+  std::vector<Message> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    for (auto& m : receive_now(*q_, 10))
+      if (m.body.size() == 1048576 - attrs) got.push_back(m);
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].attributes().size(), 10u);
+  EXPECT_EQ(got[0].aws_trace_header, longest);
 }
 
 TEST_F(BadInput, EmptyBody) {

@@ -378,6 +378,8 @@ TEST(Fifo, DeadLetterRetentionCountsFromTheMove) {
   auto moved = receive_now(*dlq, 1, 0);  // visibility 0: look, leave it visible
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_GE(moved[0].sent_timestamp_ms, sent_ms + 61000) << "SentTimestamp is not the move's";
+  EXPECT_EQ(moved[0].dead_letter_queue_source_arn, "arn:aws:sqs:local:000000000000:source5.fifo");
+  EXPECT_EQ(moved[0].message_group_id, "g");
   ASSERT_TRUE(client->advance_clock(61000).ok());  // t = 182 s: 121 s after the move
   EXPECT_EQ(counts(*dlq), (testing::Counts{"0", "0", "0"}));
 }

@@ -251,12 +251,17 @@ TEST(Timers, DeadLetterAfterMaxReceiveCount) {
   MessageAttributes attrs{{"color", {"String", "blue", ""}},
                           {"weight", {"Number", "42.5", ""}},
                           {"blob", {"Binary", "", std::string("\x00\x01\xff", 3)}}};
-  auto sent = (*src)->send("doomed", attributes_of(&attrs));
+  SendOptions traced = attributes_of(&attrs);
+  traced.aws_trace_header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+  auto sent = (*src)->send("doomed", traced);
   ASSERT_TRUE(sent.ok()) << sent.status().to_string();
 
   auto r1 = receive_now(**src);
   ASSERT_EQ(r1.size(), 1u);
   EXPECT_EQ(r1[0].receive_count, 1u);
+  EXPECT_EQ(r1[0].aws_trace_header, traced.aws_trace_header);
+  EXPECT_TRUE(r1[0].dead_letter_queue_source_arn.empty()) << "not moved yet";
+  EXPECT_EQ(r1[0].attributes().size(), 3u) << "the trace header is no message attribute";
   ASSERT_TRUE(client->advance_clock(31000).ok());
   // One receive is below maxReceiveCount: still in the source.
   EXPECT_TRUE(receive_now(**dlq).empty());
@@ -282,6 +287,9 @@ TEST(Timers, DeadLetterAfterMaxReceiveCount) {
   EXPECT_EQ(got_attrs["blob"].binary_value, std::string("\x00\x01\xff", 3));
   // A standard queue keeps the original enqueue time ([DG-dlqret]).
   EXPECT_EQ(d[0].sent_timestamp_ms, r1[0].sent_timestamp_ms);
+  // The moved message names its source and keeps its trace header (SQS.md 2.3).
+  EXPECT_EQ(d[0].dead_letter_queue_source_arn, "arn:aws:sqs:local:000000000000:source");
+  EXPECT_EQ(d[0].aws_trace_header, traced.aws_trace_header);
 
   // The old source handle is stale: it neither deletes nor changes anything.
   Status old = (*src)->remove(r2[0].receipt_handle);

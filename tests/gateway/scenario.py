@@ -141,11 +141,21 @@ def standard():
     t = threading.Thread(target=poll)
     t.start()
     time.sleep(0.5)
-    client.send_message(QueueUrl=url, MessageBody="wake up")
+    # With an X-Ray trace header (the one message system attribute a sender
+    # sets): its digest is SQS's algorithm over the system attributes.
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    sent = client.send_message(QueueUrl=url, MessageBody="wake up", MessageSystemAttributes={
+        "AWSTraceHeader": {"DataType": "String", "StringValue": trace}})
+    check(sent.get("MD5OfMessageSystemAttributes") == "5ae4d5d7636402d80f4eb6d213245a88",
+          "MD5OfMessageSystemAttributes: %s" % sent)
+    check("MD5OfMessageAttributes" not in sent, "no message attributes were sent")
     t.join()
     msgs = result["r"].get("Messages", [])
     check(len(msgs) == 1 and msgs[0]["Body"] == "wake up", "long poll got %s" % msgs)
     check(0.4 < result["t"] < 5, "long poll took %.2fs" % result["t"])
+    check(error_code(client.send_message, QueueUrl=url, MessageBody="x", MessageSystemAttributes={
+        "SenderId": {"DataType": "String", "StringValue": "me"}}) == "InvalidParameterValue",
+        "only AWSTraceHeader may be sent")
     t0 = time.time()
     empty = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     check(not empty.get("Messages") and time.time() - t0 >= 0.9, "an empty long poll waits its time")
@@ -157,11 +167,16 @@ def standard():
     client.change_message_visibility(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"], VisibilityTimeout=1)
     moved = []
     for _ in range(40):
-        moved = client.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+        moved = client.receive_message(QueueUrl=dlq, VisibilityTimeout=0,
+                                       AttributeNames=["All"]).get("Messages", [])
         if moved:
             break
         time.sleep(0.25)
     check(moved and moved[0]["Body"] == "wake up", "message in the DLQ")
+    source_arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    check(moved[0]["Attributes"].get("DeadLetterQueueSourceArn") == source_arn,
+          "DeadLetterQueueSourceArn: %s" % moved[0]["Attributes"])
+    check(moved[0]["Attributes"].get("AWSTraceHeader") == trace, "the trace header moved with the message")
     sources = client.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"]
     check(sources == [url], "dead-letter sources: %s" % sources)
     if hasattr(client, "start_message_move_task"):

@@ -684,6 +684,102 @@ TEST(AttributeEncoding, CorruptBlobsAreErrors) {
   EXPECT_EQ(decode_attributes(std::string("\xff\xff", 2)).status().code(), "InternalError");
 }
 
+// ------------------------------------------------- message system attributes
+
+constexpr std::string_view kTrace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+std::string encode(const MessageAttributes* a, const SystemAttributes& sys) {
+  std::string blob(encoded_attributes_size(a, sys), '\0');
+  encode_attributes(a, sys, blob.data());
+  return blob;
+}
+
+TEST(SystemAttributes, RideBesideMessageAttributesWithoutBecomingOne) {
+  const MessageAttributes a = sample_attributes();
+  const std::string blob = encode(&a, SystemAttributes{kTrace, {}});
+  EXPECT_EQ(blob.size(), encode(a).size() + 2 + 2 + 14 + 1 + 4 + 6 + kTrace.size());
+  auto back = decode_attributes(blob);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_TRUE(same(*back, a));  // not among the message attributes, nor in their MD5
+  EXPECT_EQ(md5_of_message_attributes(*back), md5_of_message_attributes(a));
+  const SystemAttributes sys = system_attributes_of(blob);
+  EXPECT_EQ(sys.trace_header, kTrace);
+  EXPECT_TRUE(sys.dead_letter_source_arn.empty());
+  EXPECT_TRUE(system_attributes_of(encode(a)).empty());
+
+  // Alone: a blob of one system entry, and no message attributes.
+  const std::string alone = encode(nullptr, SystemAttributes{kTrace, {}});
+  ASSERT_TRUE(decode_attributes(alone).ok());
+  EXPECT_TRUE(decode_attributes(alone).value().empty());
+  EXPECT_EQ(system_attributes_of(alone).trace_header, kTrace);
+  EXPECT_EQ(encoded_attributes_size(nullptr, SystemAttributes{}), 0u);
+
+  // A user attribute may be called AWSTraceHeader too: the two stay apart.
+  const MessageAttributes named = one("AWSTraceHeader", str("String", "user's"));
+  const std::string both = encode(&named, SystemAttributes{kTrace, {}});
+  ASSERT_TRUE(decode_attributes(both).ok());
+  EXPECT_EQ(decode_attributes(both).value().at("AWSTraceHeader").string_value, "user's");
+  EXPECT_EQ(system_attributes_of(both).trace_header, kTrace);
+}
+
+TEST(SystemAttributes, DeadLetterSourceIsAddedOrReplacedKeepingTheRest) {
+  const MessageAttributes a = sample_attributes();
+  const std::string blob = encode(&a, SystemAttributes{kTrace, {}});
+  const std::string moved = with_dead_letter_source(blob, "arn:aws:sqs:local:000000000000:first");
+  ASSERT_TRUE(decode_attributes(moved).ok());
+  EXPECT_TRUE(same(decode_attributes(moved).value(), a));
+  EXPECT_EQ(system_attributes_of(moved).trace_header, kTrace);
+  EXPECT_EQ(system_attributes_of(moved).dead_letter_source_arn, "arn:aws:sqs:local:000000000000:first");
+  // Moved on again: the last source is named, once.
+  const std::string again = with_dead_letter_source(moved, "arn:aws:sqs:local:000000000000:second");
+  EXPECT_EQ(system_attributes_of(again).dead_letter_source_arn, "arn:aws:sqs:local:000000000000:second");
+  EXPECT_EQ(again.size(), moved.size() + 1);
+  EXPECT_TRUE(same(decode_attributes(again).value(), a));
+  // From nothing, and a corrupt blob left as it was.
+  const std::string bare = with_dead_letter_source("", "arn:x");
+  EXPECT_EQ(system_attributes_of(bare).dead_letter_source_arn, "arn:x");
+  EXPECT_TRUE(decode_attributes(bare).value().empty());
+  EXPECT_EQ(with_dead_letter_source("\x05", "arn:x"), "\x05");
+}
+
+TEST(SystemAttributes, CorruptSystemEntriesAreErrors) {
+  std::string blob = encode(nullptr, SystemAttributes{kTrace, {}});
+  const size_t kind_at = 2 + 2 + 14 + 2 + 6;
+  ASSERT_EQ(blob[kind_at], '\x03');
+  std::string typed = blob;
+  typed[2 + 2 + 14 + 2] = 'X';  // "Xtring": a system entry is of type String only
+  EXPECT_EQ(decode_attributes(typed).status().code(), "InternalError");
+  EXPECT_TRUE(system_attributes_of(typed).empty());
+  for (size_t n = 1; n < blob.size(); ++n) {
+    std::vector<char> copy(blob.begin(), blob.begin() + static_cast<long>(n));
+    EXPECT_TRUE(system_attributes_of(std::string_view(copy.data(), copy.size())).empty()) << n;
+  }
+}
+
+TEST(SystemAttributes, DigestIsSqsAlgorithmOverTheSystemAttributes) {
+  // The vector an SQS emulator checks against the AWS SDK's computation.
+  EXPECT_EQ(md5_of_message_attributes(one("AWSTraceHeader", str("String", std::string(kTrace)))),
+            "5ae4d5d7636402d80f4eb6d213245a88");
+}
+
+TEST(SystemAttributes, SendersMaySetOnlyAWSTraceHeader) {
+  EXPECT_TRUE(validate_message_system_attributes({}).ok());
+  EXPECT_TRUE(validate_message_system_attributes(one("AWSTraceHeader", str("String", "Root=1-a"))).ok());
+  EXPECT_EQ(validate_message_system_attributes(one("SenderId", str("String", "x"))).code(), "InvalidParameterValue");
+  EXPECT_EQ(validate_message_system_attributes(one("DeadLetterQueueSourceArn", str("String", "x"))).code(),
+            "InvalidParameterValue");
+  EXPECT_EQ(validate_message_system_attributes(one("AWSTraceHeader", str("Number", "1"))).code(),
+            "InvalidParameterValue");
+  EXPECT_EQ(validate_message_system_attributes(one("AWSTraceHeader", str("String", ""))).code(),
+            "InvalidParameterValue");
+  EXPECT_EQ(validate_message_system_attributes(
+                one("AWSTraceHeader", str("String", std::string(kMaxTraceHeaderLength + 1, 'a'))))
+                .code(),
+            "InvalidParameterValue");
+  EXPECT_TRUE(validate_trace_header(std::string(kMaxTraceHeaderLength, 'a')).ok());
+  EXPECT_EQ(validate_trace_header("a\x01b").code(), "InvalidMessageContents");
+}
+
 // Every byte flipped to every value: decode may succeed or fail, but must never read
 // out of bounds (ASan), and what it accepts must survive another round trip.
 TEST(AttributeEncoding, MutatedBlobsNeverReadOutOfBounds) {

@@ -179,6 +179,32 @@ TEST_F(Cli, SendMessageWithAttributesAndName) {
   EXPECT_EQ(m.value("MD5OfMessageAttributes", ""), sent.doc.value("MD5OfMessageAttributes", "?"));
 }
 
+// AWSTraceHeader, the message system attribute a sender sets (aws sqs
+// send-message --message-system-attributes): its digest, its return on
+// receive, apart from the message attributes; other names refused.
+TEST_F(Cli, SendMessageWithTraceHeader) {
+  ASSERT_EQ(shmq({"create-queue", "--queue-name", "traced"}).rc, 0);
+  const std::string trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+  CliRun sent = shmq({"send-message", "--queue-name", "traced", "--message-body", "x",
+                      "--message-system-attributes",
+                      R"({"AWSTraceHeader":{"DataType":"String","StringValue":")" + trace + R"("}})"});
+  ASSERT_EQ(sent.rc, 0) << sent.out;
+  EXPECT_EQ(sent.doc.value("MD5OfMessageSystemAttributes", ""), "5ae4d5d7636402d80f4eb6d213245a88");
+  EXPECT_FALSE(sent.doc.contains("MD5OfMessageAttributes"));
+  CliRun bad = shmq({"send-message", "--queue-name", "traced", "--message-body", "y",
+                     "--message-system-attributes", R"({"SenderId":{"DataType":"String","StringValue":"me"}})"});
+  EXPECT_NE(bad.rc, 0) << bad.out;
+  EXPECT_EQ(bad.rc, 254) << bad.out;  // a service error, as the AWS CLI exits
+  CliRun got = shmq({"receive-message", "--queue-name", "traced", "--message-system-attribute-names",
+                     "AWSTraceHeader", "--message-attribute-names", "All", "--max-number-of-messages", "10"});
+  ASSERT_EQ(got.rc, 0) << got.out;
+  ASSERT_EQ(got.doc["Messages"].size(), 1u) << got.out << " (the refused send enqueued nothing)";
+  const json& m = got.doc["Messages"][0];
+  EXPECT_EQ(m["Attributes"].value("AWSTraceHeader", ""), trace);
+  EXPECT_EQ(m["Attributes"].size(), 1u) << "only what was asked for";
+  EXPECT_FALSE(m.contains("MessageAttributes")) << "a system attribute is no message attribute";
+}
+
 TEST_F(Cli, FifoGroupsDeduplicationAndSequenceNumbers) {
   CliRun created = shmq({"create-queue", "--queue-name", "cli.fifo", "--attributes", "FifoQueue=true"});
   ASSERT_EQ(created.rc, 0) << created.out;

@@ -78,6 +78,9 @@ struct SendOptions {
   const MessageAttributes* attributes = nullptr;
   std::string_view message_group_id;          // FIFO: required (1..128 chars)
   std::string_view message_deduplication_id;  // FIFO: required unless ContentBasedDeduplication
+  // The AWSTraceHeader message system attribute (an X-Ray trace header, at
+  // most 1 KiB); empty: none. Counts toward no size limit.
+  std::string_view aws_trace_header;
 };
 
 struct SendResult {
@@ -92,6 +95,7 @@ struct SendBatchEntry {
   MessageAttributes attributes;
   std::string message_group_id;
   std::string message_deduplication_id;
+  std::string aws_trace_header;
 };
 struct BatchResultError {
   std::string id;
@@ -138,6 +142,9 @@ struct Message {
   std::string_view message_group_id{};          // MessageGroupId
   std::string_view message_deduplication_id{};  // MessageDeduplicationId
   uint64_t sequence_number = 0;               // SequenceNumber
+  // Message system attributes, views into the segment like body; empty when absent.
+  std::string_view aws_trace_header{};              // AWSTraceHeader, as sent
+  std::string_view dead_letter_queue_source_arn{};  // DeadLetterQueueSourceArn: set by a dead-letter move
 
   std::string body_copy() const { return std::string(body); }
   MessageAttributes attributes() const;  // decodes raw_attributes (allocates)
