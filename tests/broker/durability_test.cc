@@ -116,7 +116,10 @@ TEST(Durability, AsyncMessagesIdsAndDelaysSurviveAReboot) {
     }
     auto big = std::string(3000, 'B');  // a second size class
     sent[big] = (*q)->send(big).value().message_id.str();
-    auto delayed = (*q)->send("delayed", testing::delay_of(120));
+    SendOptions delay = testing::delay_of(120);
+    delay.attributes = &attrs;
+    delay.aws_trace_header = "Root=1-5759e988-bd862e3fe1be46a994272793";  // journaled with the attributes
+    auto delayed = (*q)->send("delayed", delay);
     ASSERT_TRUE(delayed.ok());
     auto leased = receive_now(**q, 1, 300);  // leased at the reboot: comes back visible
     ASSERT_EQ(leased.size(), 1u);
@@ -145,6 +148,8 @@ TEST(Durability, AsyncMessagesIdsAndDelaysSurviveAReboot) {
   auto later = receive_now(**q, 10, 60);
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].body_copy(), "delayed");
+  EXPECT_EQ(later[0].aws_trace_header, "Root=1-5759e988-bd862e3fe1be46a994272793");
+  EXPECT_EQ(later[0].attributes().size(), 1u);
   // A memory queue is recreated empty, as before.
   auto mq = client->open_queue("m");
   ASSERT_TRUE(mq.ok());
