@@ -525,10 +525,7 @@ std::string Server::handle(Connection& c, const std::string& text, int* fd_out) 
         }
         if (auto it = all.find(n); it != all.end()) {
           out[n] = it->second;
-        } else if (n != "RedrivePolicy" && n != "RedriveAllowPolicy" && n != "Policy" &&
-                   n != "ContentBasedDeduplication" && n != "DeduplicationScope" &&
-                   n != "FifoThroughputLimit" && n != "Durability" && n != "KmsMasterKeyId" &&
-                   n != "KmsDataKeyReusePeriodSeconds" && n != "FifoQueue") {
+        } else if (!shm::is_known_queue_attribute(n)) {
           return fail("InvalidAttributeName", "Unknown Attribute " + n + ".").dump();
         }
       }

@@ -465,6 +465,18 @@ Status validate_token(std::string_view value, std::string_view parameter) {
                            "in length.");
 }
 
+bool is_known_queue_attribute(std::string_view name) {
+  constexpr std::string_view kOthers[] = {
+      "FifoQueue",    "RedrivePolicy", "RedriveAllowPolicy", "Policy", "KmsMasterKeyId",
+      // computed by the broker
+      "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
+      "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"};
+  const auto named = [&](const auto& a) { return a.name == name; };
+  return std::any_of(std::begin(kIntegerAttributes), std::end(kIntegerAttributes), named) ||
+         std::any_of(std::begin(kEnumAttributes), std::end(kEnumAttributes), named) ||
+         std::find(std::begin(kOthers), std::end(kOthers), name) != std::end(kOthers);
+}
+
 Status validate_queue_attributes(const QueueAttributes& attributes, bool creating, bool fifo) {
   for (const auto& [name, value] : attributes) {
     const auto integer = std::find_if(std::begin(kIntegerAttributes), std::end(kIntegerAttributes),

@@ -77,6 +77,13 @@ Status validate_token(std::string_view value, std::string_view parameter);
 // 1..1000 here; that the target exists is the broker's business.
 Status validate_queue_attributes(const QueueAttributes& attributes, bool creating, bool fifo);
 
+// Whether GetQueueAttributes knows the name: one validate_queue_attributes
+// takes, or one the broker computes (ApproximateNumberOf*, CreatedTimestamp,
+// LastModifiedTimestamp, QueueArn). A known name the queue does not show (no
+// RedrivePolicy set, a FIFO setting on a standard queue) is left out of the
+// answer; an unknown one is InvalidAttributeName.
+bool is_known_queue_attribute(std::string_view name);
+
 // Parsed RedrivePolicy. Returns InvalidAttributeValue when malformed.
 struct RedrivePolicy {
   std::string dead_letter_target_arn;

@@ -352,6 +352,20 @@ TEST_F(BadInput, UnknownQueueAttribute) {
   EXPECT_EQ(s.code(), "InvalidAttributeName") << s.to_string();
   auto g = q_->get_attributes({"NoSuchAttribute"});
   EXPECT_EQ(g.status().code(), "InvalidAttributeName") << g.status().to_string();
+  // Known names this queue does not show are no error, only absent.
+  auto known = q_->get_attributes({"RedrivePolicy", "RedriveAllowPolicy", "Policy", "FifoQueue",
+                                   "ContentBasedDeduplication", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"});
+  ASSERT_TRUE(known.ok()) << known.status().to_string();
+  EXPECT_TRUE(known->empty());
+  // And every name All shows may be asked for by name.
+  const auto all = q_->get_attributes({"All"});
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  for (const auto& [name, value] : all.value()) {
+    EXPECT_TRUE(shm::is_known_queue_attribute(name)) << name;
+    auto one = q_->get_attributes({name});
+    ASSERT_TRUE(one.ok()) << name << ": " << one.status().to_string();
+    EXPECT_EQ(one->size(), 1u) << name;
+  }
   ExpectUnchanged();
 }
 

@@ -365,6 +365,20 @@ TEST(QueueAttributes, AcceptsEveryKnownName) {
   EXPECT_TRUE(validate_queue_attributes({}, true, false).ok());
 }
 
+// Every attribute SQS's GetQueueAttributes documents (SQS.md 2.2), and
+// shmq's Durability, is known; anything else is not.
+TEST(QueueAttributes, KnownNamesForGetQueueAttributes) {
+  for (const char* name :
+       {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible",
+        "CreatedTimestamp", "DelaySeconds", "LastModifiedTimestamp", "MaximumMessageSize", "MessageRetentionPeriod",
+        "Policy", "QueueArn", "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "RedrivePolicy",
+        "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "FifoQueue",
+        "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit", "Durability"})
+    EXPECT_TRUE(is_known_queue_attribute(name)) << name;
+  for (const char* name : {"", "All", "NoSuchAttribute", "visibilitytimeout", "QueueUrl", "SenderId"})
+    EXPECT_FALSE(is_known_queue_attribute(name)) << name;
+}
+
 TEST(QueueAttributes, IntegerRanges) {
   struct Range {
     const char* name;
