@@ -198,28 +198,41 @@ TEST_F(BadInput, BodyOverDefaultMaximumMessageSize) {
   EXPECT_EQ(counts(*q_), (Counts{"2", "1", "0"}));
 }
 
+// Ten one-letter-valued String attributes; *counted: the bytes SQS counts for them.
+MessageAttributes ten_attributes(size_t* counted) {
+  MessageAttributes a;
+  *counted = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "a" + std::to_string(i);
+    a[name] = {"String", "v", ""};
+    *counted += name.size() + 6 + 1;
+  }
+  return a;
+}
+
+// The one message of this body size that receives bring (leased), or none.
+std::vector<Message> receive_body_of_size(Queue& q, size_t size) {
+  std::vector<Message> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    for (auto& m : receive_now(q, 10))
+      if (m.body.size() == size) got.push_back(m);
+  }
+  return got;
+}
+
 // SQS counts a message's size as its body plus the attributes' names, types
 // and values: a message of exactly the maximum with ten attributes is valid,
 // whatever the attributes' encoding takes in the segment (the reserve in
 // each payload), and one byte more is not.
 TEST_F(BadInput, MaximumSizeWithTenAttributesFits) {
-  MessageAttributes a;
   size_t attrs = 0;
-  for (int i = 0; i < 10; ++i) {
-    const std::string name = "a" + std::to_string(i);
-    a[name] = {"String", "v", ""};
-    attrs += name.size() + 6 + 1;
-  }
+  const MessageAttributes a = ten_attributes(&attrs);
   auto over = q_->send(std::string(1048576 - attrs + 1, 'o'), attributes_of(&a));
   EXPECT_EQ(over.status().code(), "InvalidParameterValue") << over.status().to_string();
   ExpectUnchanged();
   auto exact = q_->send(std::string(1048576 - attrs, 'e'), attributes_of(&a));
   ASSERT_TRUE(exact.ok()) << exact.status().to_string();
-  std::vector<Message> got;
-  for (int i = 0; i < 100 && got.empty(); ++i) {
-    for (auto& m : receive_now(*q_, 10))
-      if (m.body.size() == 1048576 - attrs) got.push_back(m);
-  }
+  auto got = receive_body_of_size(*q_, 1048576 - attrs);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].attributes().size(), 10u);
   EXPECT_EQ(got[0].attributes().at("a9").string_value, "v");
@@ -230,13 +243,8 @@ TEST_F(BadInput, MaximumSizeWithTenAttributesFits) {
 // (the largest class's kSystemAttributesReserve), and a longer header is
 // refused with nothing enqueued.
 TEST_F(BadInput, MaximumSizeFitsWithTheLongestTraceHeader) {
-  MessageAttributes a;
   size_t attrs = 0;
-  for (int i = 0; i < 10; ++i) {
-    const std::string name = "a" + std::to_string(i);
-    a[name] = {"String", "v", ""};
-    attrs += name.size() + 6 + 1;
-  }
+  const MessageAttributes a = ten_attributes(&attrs);
   SendOptions o = attributes_of(&a);
   const std::string too_long(shm::kMaxTraceHeaderLength + 1, 't');
   o.aws_trace_header = too_long;
@@ -247,11 +255,7 @@ TEST_F(BadInput, MaximumSizeFitsWithTheLongestTraceHeader) {
   o.aws_trace_header = longest;
   auto exact = q_->send(std::string(1048576 - attrs, 'e'), o);
   ASSERT_TRUE(exact.ok()) << exact.status().to_string();
-  std::vector<Message> got;
-  for (int i = 0; i < 100 && got.empty(); ++i) {
-    for (auto& m : receive_now(*q_, 10))
-      if (m.body.size() == 1048576 - attrs) got.push_back(m);
-  }
+  auto got = receive_body_of_size(*q_, 1048576 - attrs);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].attributes().size(), 10u);
   EXPECT_EQ(got[0].aws_trace_header, longest);
