@@ -195,7 +195,6 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
   const shm::QueueConfig& cfg = v.header->config;
   if (cfg.deleted.load(std::memory_order_relaxed)) return queue_gone();
   if (Status s = shm::validate_body(body); !s.ok()) return s;
-  size_t attrs_size = 0;
   const shm::SystemAttributes system{options.aws_trace_header, {}};
   if (!system.trace_header.empty()) {
     if (Status s = shm::validate_trace_header(system.trace_header); !s.ok()) return s;
@@ -208,7 +207,6 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
                                               cfg.max_message_size.load(std::memory_order_relaxed));
         !s.ok())
       return s;
-    attrs_size = shm::encoded_attributes_size(attributes, system);
   } else if (Status s = shm::validate_message_size(
                  body.size(), 0, cfg.max_message_size.load(std::memory_order_relaxed));
              !s.ok()) {
@@ -249,11 +247,10 @@ Status Queue::prepare_send(std::string_view body, const SendOptions& options, sh
   }
   const uint32_t delay_s = options.delay_seconds >= 0 && !fifo() ? uint32_t(options.delay_seconds)
                                                                  : cfg.delay_s.load(std::memory_order_relaxed);
-  if (!attributes && !system.empty()) attrs_size = shm::encoded_attributes_size(nullptr, system);
   in->body = body;
   in->attributes = attributes;
   in->system = system;
-  in->attributes_size = attrs_size;
+  in->attributes_size = attributes || !system.empty() ? shm::encoded_attributes_size(attributes, system) : 0;
   in->delay_ms = delay_s * 1000;
   in->sender_uid = impl_->sender_uid;
   return Status::OK();
