@@ -99,20 +99,20 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
   std::vector<const json*> entries;
   if (Status s = get_entries(p, &entries); !s.ok()) return s;
   std::vector<SendBatchEntry> batch;
-  std::vector<SendParams> params;  // the entries as sent, for the digests
+  std::vector<json> digests;  // each entry's, answered for those that succeed
   for (const json* e : entries) {
     SendBatchEntry b;
     if (Status s = get_string(*e, "Id", &b.id, true); !s.ok()) return s;
     SendParams sp;
     if (Status s = read_send(*e, &sp); !s.ok()) return s;
-    b.body = sp.body;
+    put_digests(digests.emplace_back(json::object()), sp);
+    b.aws_trace_header = shm::trace_header_of(sp.system);
+    b.body = std::move(sp.body);
     b.delay_seconds = sp.delay;
-    b.attributes = sp.attributes;
+    b.attributes = std::move(sp.attributes);
     b.message_group_id = std::move(sp.group);
     b.message_deduplication_id = std::move(sp.dedup);
-    b.aws_trace_header = shm::trace_header_of(sp.system);
     batch.push_back(std::move(b));
-    params.push_back(std::move(sp));
   }
   auto q = open(name);
   if (!q.ok()) return q.status();
@@ -122,7 +122,7 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
   const bool fifo = q->queue->fifo();
   for (const auto& e : r->successful) {
     json j{{"Id", e.id}, {"MessageId", e.message_id.str()}};
-    put_digests(j, params[e.index]);
+    j.update(digests[e.index]);
     if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(j);
   }

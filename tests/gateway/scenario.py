@@ -91,12 +91,17 @@ def standard():
              "n": {"DataType": "Number.float", "StringValue": "4563442423554324324264524243.32543234"},
              "b": {"DataType": "Binary", "BinaryValue": b"\x00\x01\xffbinary"}}
     bodies = {"e1": "hello \u4e16\u754c \U0001F600", "e2": "line\r\nbreak & <xml>", "e3": "x" * 5000}
+    traced = {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272793"}}
     r = client.send_message_batch(QueueUrl=url, Entries=[
-        {"Id": k, "MessageBody": v, "MessageAttributes": attrs} for k, v in bodies.items()])
+        dict({"Id": k, "MessageBody": v, "MessageAttributes": attrs}, **({"MessageSystemAttributes": traced}
+                                                                          if k == "e2" else {}))
+        for k, v in bodies.items()])
     check(len(r["Successful"]) == 3 and not r.get("Failed"), "send batch: %s" % r)
     for e in r["Successful"]:
         check(e["MD5OfMessageBody"] == hashlib.md5(bodies[e["Id"]].encode()).hexdigest(), "MD5OfMessageBody")
         check(e["MD5OfMessageAttributes"] == md5_of_attributes(attrs), "MD5OfMessageAttributes")
+        check(e.get("MD5OfMessageSystemAttributes") == (md5_of_attributes(traced) if e["Id"] == "e2" else None),
+              "MD5OfMessageSystemAttributes of %s: %s" % (e["Id"], e))
     got = {}
     for _ in range(10):
         for m in client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
@@ -110,6 +115,8 @@ def standard():
         check(m["MessageAttributes"] == attrs, "attributes round trip: %s" % m["MessageAttributes"])
         check(m["MD5OfMessageAttributes"] == md5_of_attributes(attrs), "received MD5OfMessageAttributes")
         check(m["Attributes"]["ApproximateReceiveCount"] == "1", "receive count")
+        check(m["Attributes"].get("AWSTraceHeader") == (traced["AWSTraceHeader"]["StringValue"]
+                                                        if body == bodies["e2"] else None), "AWSTraceHeader")
     # Filtered attributes: the MD5 covers only what is returned.
     first = got[bodies["e1"]]
     client.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0)
