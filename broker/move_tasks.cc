@@ -195,7 +195,10 @@ void MoveTasks::step_one(Registry& registry, MoveTask& t) {
         put_back();
         return fail("AWS.SimpleQueueService.NonExistentQueue");
       }
-      if (uint64_t(d[i].body_len) + d[i].attributes_len >
+      // SQS's size: the body and the message attributes' names, types and
+      // values (not the encoding, nor DeadLetterQueueSourceArn or a trace header).
+      if (uint64_t(d[i].body_len) +
+              shm::counted_attributes_size(std::string_view(d[i].attributes, d[i].attributes_len)) >
           dst->view.header->config.max_message_size.load()) {
         put_back();
         return fail("A message is larger than the destination's MaximumMessageSize");

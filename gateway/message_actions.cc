@@ -68,7 +68,6 @@ Status read_send(const json& p, SendParams* s) {
     return st;
   if (Status st = get_message_attributes(p, "MessageAttributes", &s->attributes); !st.ok()) return st;
   if (Status st = get_message_attributes(p, "MessageSystemAttributes", &s->system); !st.ok()) return st;
-  if (Status st = shm::validate_message_system_attributes(s->system); !st.ok()) return st;
   if (Status st = get_string(p, "MessageGroupId", &s->group); !st.ok()) return st;
   if (Status st = get_string(p, "MessageDeduplicationId", &s->dedup); !st.ok()) return st;
   return Status::OK();
@@ -79,6 +78,7 @@ Status read_send(const json& p, SendParams* s) {
 Result<json> Service::send_message(const std::string& name, const json& p) {
   SendParams sp;
   if (Status s = read_send(p, &sp); !s.ok()) return s;
+  if (Status s = shm::validate_message_system_attributes(sp.system); !s.ok()) return s;
   auto q = open(name);
   if (!q.ok()) return q.status();
   SendOptions o;
@@ -98,36 +98,51 @@ Result<json> Service::send_message(const std::string& name, const json& p) {
 Result<json> Service::send_message_batch(const std::string& name, const json& p) {
   std::vector<const json*> entries;
   if (Status s = get_entries(p, &entries); !s.ok()) return s;
+  std::vector<std::string> ids(entries.size());
+  std::vector<SendParams> params(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (Status s = get_string(*entries[i], "Id", &ids[i], true); !s.ok()) return s;
+    if (Status s = read_send(*entries[i], &params[i]); !s.ok()) return s;
+  }
+  // The batch's own rules first, over every entry (the library checks only
+  // what it is given).
+  if (Status s = shm::validate_batch_ids(ids); !s.ok()) return s;
   std::vector<SendBatchEntry> batch;
-  std::vector<json> digests;  // each entry's, answered for those that succeed
-  for (const json* e : entries) {
-    SendBatchEntry b;
-    if (Status s = get_string(*e, "Id", &b.id, true); !s.ok()) return s;
-    SendParams sp;
-    if (Status s = read_send(*e, &sp); !s.ok()) return s;
+  std::vector<json> digests;  // batch[i]'s, answered if it succeeds
+  json failed = json::array();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    SendParams& sp = params[i];
+    // A bad system attribute fails its entry, as a bad message attribute does.
+    if (Status s = shm::validate_message_system_attributes(sp.system); !s.ok()) {
+      failed.push_back({{"Id", ids[i]}, {"SenderFault", true}, {"Code", s.code()}, {"Message", s.message()}});
+      continue;
+    }
     put_digests(digests.emplace_back(json::object()), sp);
+    SendBatchEntry& b = batch.emplace_back();
+    b.id = ids[i];
     b.aws_trace_header = shm::trace_header_of(sp.system);
     b.body = std::move(sp.body);
     b.delay_seconds = sp.delay;
     b.attributes = std::move(sp.attributes);
     b.message_group_id = std::move(sp.group);
     b.message_deduplication_id = std::move(sp.dedup);
-    batch.push_back(std::move(b));
   }
   auto q = open(name);
   if (!q.ok()) return q.status();
-  auto r = q->queue->send_batch(batch);
-  if (!r.ok()) return r.status();
-  json ok = json::array(), failed = json::array();
-  const bool fifo = q->queue->fifo();
-  for (const auto& e : r->successful) {
-    json j{{"Id", e.id}, {"MessageId", e.message_id.str()}};
-    j.update(digests[e.index]);
-    if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
-    ok.push_back(j);
+  json ok = json::array();
+  if (!batch.empty()) {
+    auto r = q->queue->send_batch(batch);
+    if (!r.ok()) return r.status();
+    const bool fifo = q->queue->fifo();
+    for (const auto& e : r->successful) {
+      json j{{"Id", e.id}, {"MessageId", e.message_id.str()}};
+      j.update(digests[e.index]);
+      if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
+      ok.push_back(j);
+    }
+    for (const auto& f : r->failed)
+      failed.push_back({{"Id", f.id}, {"SenderFault", f.sender_fault}, {"Code", f.code}, {"Message", f.message}});
   }
-  for (const auto& f : r->failed)
-    failed.push_back({{"Id", f.id}, {"SenderFault", f.sender_fault}, {"Code", f.code}, {"Message", f.message}});
   return json{{"Successful", ok}, {"Failed", failed}};
 }
 

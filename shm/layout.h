@@ -35,8 +35,9 @@
 namespace shmq::shm {
 
 inline constexpr uint64_t kMagic = 0x314d51484d53ULL;  // "SMHQM1"
-inline constexpr uint32_t kLayoutVersion = 5;  // 2: FIFO tables; 3: the journal ring; 4: sleeping bits;
-                                               // 5: durable_sleeping bits
+inline constexpr uint32_t kLayoutVersion = 6;  // 2: FIFO tables; 3: the journal ring; 4: sleeping bits;
+                                               // 5: durable_sleeping bits; 6: system attribute
+                                               // entries (kind 3) in the attribute encoding
 inline constexpr uint32_t kMaxLanes = 256;
 inline constexpr uint32_t kNumClasses = 4;
 inline constexpr uint32_t kBrokerLane = 0;  // lane 0 belongs to the broker

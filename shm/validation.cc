@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "shm/layout.h"
 
@@ -807,32 +808,41 @@ SystemAttributes system_attributes_of(std::string_view blob) {
   return ok ? out : SystemAttributes{};
 }
 
-std::string with_dead_letter_source(std::string_view blob, std::string_view arn) {
-  size_t count = 0, kept_bytes = 0;
+std::string with_dead_letter_source(std::string_view shared, std::string_view arn) {
+  // The blob may lie in a segment clients write: read it once, from a copy.
+  const std::string blob(shared);
+  std::vector<Entry> kept;
+  size_t bytes = kEncodedCountBytes;
   const char* why = "";
-  auto keep = [](const Entry& e) { return !(e.kind == kSystemKind && e.name == kDeadLetterSourceArnName); };
   if (!for_each_entry(
           blob,
           [&](const Entry& e) {
-            if (!keep(e)) return;
-            ++count;
-            kept_bytes += kEncodedPerAttributeBytes + e.name.size() + e.type.size() + e.value.size();
+            if (e.kind == kSystemKind && e.name == kDeadLetterSourceArnName) return;
+            kept.push_back(e);
+            bytes += kEncodedPerAttributeBytes + e.name.size() + e.type.size() + e.value.size();
           },
-          &why))
-    return std::string(blob);
-  std::string out(kEncodedCountBytes + kept_bytes + kEncodedPerAttributeBytes + kDeadLetterSourceArnName.size() +
-                      kSystemType.size() + arn.size(),
+          &why) ||
+      kept.size() >= 0xffff)
+    return blob;
+  std::string out(bytes + kEncodedPerAttributeBytes + kDeadLetterSourceArnName.size() + kSystemType.size() + arn.size(),
                   '\0');
   Encoder enc(out.data());
-  enc.put_le(count + 1, 2);
-  for_each_entry(
-      blob,
-      [&](const Entry& e) {
-        if (keep(e)) enc.put_entry(e.name, e.type, e.kind, e.value);
-      },
-      &why);
+  enc.put_le(kept.size() + 1, 2);
+  for (const Entry& e : kept) enc.put_entry(e.name, e.type, e.kind, e.value);
   enc.put_entry(kDeadLetterSourceArnName, kSystemType, kSystemKind, arn);
   return out;
+}
+
+size_t counted_attributes_size(std::string_view blob) {
+  size_t counted = 0;
+  const char* why = "";
+  const bool ok = for_each_entry(
+      blob,
+      [&](const Entry& e) {
+        if (e.kind != kSystemKind) counted += e.name.size() + e.type.size() + e.value.size();
+      },
+      &why);
+  return ok ? counted : blob.size();
 }
 
 Status validate_message_system_attributes(const MessageAttributes& system) {

@@ -146,5 +146,9 @@ SystemAttributes system_attributes_of(std::string_view blob);
 // a message moved on from one dead-letter queue to another names the last).
 // A corrupt blob is returned unchanged.
 std::string with_dead_letter_source(std::string_view blob, std::string_view arn);
+// What SQS counts of an encoded blob toward MaximumMessageSize: the message
+// attributes' names, types and values (message_attributes_size), not the
+// encoding's lengths nor the system attributes. A corrupt blob counts whole.
+size_t counted_attributes_size(std::string_view blob);
 
 }  // namespace shmq::shm

@@ -118,6 +118,38 @@ TEST(EngineOps, MoveTaskRedrivesEachMessageToItsSource) {
   EXPECT_EQ(c->cancel_message_move_task(handle.value()).status().code(), "InvalidParameterValue");
 }
 
+// SQS's size is the body plus the message attributes' names, types and
+// values: a message of exactly the maximum, with attributes and a trace
+// header, goes to the dead-letter queue (which adds DeadLetterQueueSourceArn)
+// and back with its move task, neither counting against the limit.
+TEST(EngineOps, MoveTaskRedrivesAMessageOfTheMaximumSize) {
+  BrokerProcess broker;
+  auto c = broker.connect();
+  ASSERT_TRUE(c->create_queue("dlq").ok());
+  const std::string rp = R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})";
+  auto src = c->create_queue("src", {{"RedrivePolicy", rp}});
+  ASSERT_TRUE(src.ok());
+  const MessageAttributes attrs{{"k", {"String", "v", ""}}};
+  const std::string body(1048576 - (1 + 6 + 1), 'm');  // k, String, v
+  SendOptions o = attributes_of(&attrs);
+  o.aws_trace_header = "Root=1-5759e988-bd862e3fe1be46a994272793";
+  ASSERT_TRUE((*src)->send(body, o).ok());
+  ASSERT_EQ(receive_now(**src, 1, 1).size(), 1u);
+  ASSERT_TRUE(c->advance_clock(1500).ok());  // the lease ends: moved
+  auto dlq = c->open_queue("dlq");
+  ASSERT_TRUE(dlq.ok());
+  ASSERT_EQ(counts(**dlq).visible, "1");
+  ASSERT_TRUE(c->start_message_move_task("dlq").ok());
+  MessageMoveTask t = wait_task(*c, "dlq");
+  EXPECT_EQ(t.status, "COMPLETED") << t.failure_reason;
+  EXPECT_EQ(t.moved, 1u);
+  auto back = receive_now(**src, 1);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].body.size(), body.size());
+  EXPECT_EQ(back[0].attributes().at("k").string_value, "v");
+  EXPECT_EQ(back[0].aws_trace_header, o.aws_trace_header);
+}
+
 TEST(EngineOps, MoveTaskToADestinationAtARate) {
   BrokerProcess broker;
   auto c = broker.connect();

@@ -163,6 +163,16 @@ def standard():
     check(error_code(client.send_message, QueueUrl=url, MessageBody="x", MessageSystemAttributes={
         "SenderId": {"DataType": "String", "StringValue": "me"}}) == "InvalidParameterValue",
         "only AWSTraceHeader may be sent")
+    # In a batch the bad entry fails alone.
+    r = client.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "good", "MessageBody": "batched"},
+        {"Id": "bad", "MessageBody": "x", "MessageSystemAttributes": {
+            "AWSTraceHeader": {"DataType": "Number", "StringValue": "1"}}}])
+    check([e["Id"] for e in r["Successful"]] == ["good"] and [f["Id"] for f in r["Failed"]] == ["bad"] and
+          r["Failed"][0]["Code"] == "InvalidParameterValue", "a bad system attribute fails its entry: %s" % r)
+    good = client.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]
+    check(good["Body"] == "batched", "the good entry was sent")
+    client.delete_message(QueueUrl=url, ReceiptHandle=good["ReceiptHandle"])
     t0 = time.time()
     empty = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     check(not empty.get("Messages") and time.time() - t0 >= 0.9, "an empty long poll waits its time")
@@ -175,7 +185,8 @@ def standard():
     moved = []
     for _ in range(40):
         moved = client.receive_message(QueueUrl=dlq, VisibilityTimeout=0,
-                                       AttributeNames=["All"]).get("Messages", [])
+                                       AttributeNames=["DeadLetterQueueSourceArn", "AWSTraceHeader"]
+                                       ).get("Messages", [])
         if moved:
             break
         time.sleep(0.25)
@@ -184,6 +195,8 @@ def standard():
     check(moved[0]["Attributes"].get("DeadLetterQueueSourceArn") == source_arn,
           "DeadLetterQueueSourceArn: %s" % moved[0]["Attributes"])
     check(moved[0]["Attributes"].get("AWSTraceHeader") == trace, "the trace header moved with the message")
+    check(sorted(moved[0]["Attributes"]) == ["AWSTraceHeader", "DeadLetterQueueSourceArn"],
+          "only the system attributes asked for: %s" % moved[0]["Attributes"])
     sources = client.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"]
     check(sources == [url], "dead-letter sources: %s" % sources)
     if hasattr(client, "start_message_move_task"):

@@ -756,6 +756,25 @@ TEST(SystemAttributes, DeadLetterSourceIsAddedOrReplacedKeepingTheRest) {
   EXPECT_EQ(with_dead_letter_source("\x05", "arn:x"), "\x05");
 }
 
+TEST(SystemAttributes, SizeCountsOnlyMessageAttributes) {
+  const MessageAttributes a = sample_attributes();
+  const std::string blob = with_dead_letter_source(encode(&a, SystemAttributes{kTrace, {}}), "arn:x");
+  EXPECT_EQ(counted_attributes_size(blob), message_attributes_size(a));
+  EXPECT_EQ(counted_attributes_size(""), 0u);
+  EXPECT_EQ(counted_attributes_size("\x05"), 1u) << "a corrupt blob counts whole";
+}
+
+TEST(SystemAttributes, DeadLetterSourceLeavesAFullCountAlone) {
+  // 65 535 empty entries: one more would wrap the u16 count.
+  std::string blob("\xff\xff", 2);
+  for (int i = 0; i < 0xffff; ++i) blob += std::string("\0\0\0\0\x01\0\0\0\0", 9);
+  EXPECT_EQ(with_dead_letter_source(blob, "arn:x"), blob);
+  // One fewer takes the source as the 65 535th entry.
+  blob[0] = '\xfe';
+  blob.resize(blob.size() - 9);
+  EXPECT_EQ(system_attributes_of(with_dead_letter_source(blob, "arn:x")).dead_letter_source_arn, "arn:x");
+}
+
 TEST(SystemAttributes, CorruptSystemEntriesAreErrors) {
   std::string blob = encode(nullptr, SystemAttributes{kTrace, {}});
   const size_t kind_at = 2 + 2 + 14 + 2 + 6;
