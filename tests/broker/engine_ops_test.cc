@@ -29,6 +29,10 @@ MessageMoveTask wait_task(Client& c, const std::string& source, int timeout_ms =
   }
 }
 
+// A RedrivePolicy into the queue "dlq" after one receive.
+const std::string kToDlqAfterOne =
+    R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})";
+
 // Sends n messages to src and lets them die into its DLQ (maxReceiveCount 1).
 void fill_dlq(Client& c, Queue& src, int n) {
   for (int i = 0; i < n; ++i) ASSERT_TRUE(src.send(src.name() + "-" + std::to_string(i)).ok());
@@ -82,9 +86,8 @@ TEST(EngineOps, MoveTaskRedrivesEachMessageToItsSource) {
   BrokerProcess broker;
   auto c = broker.connect();
   ASSERT_TRUE(c->create_queue("dlq").ok());
-  const std::string rp = R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})";
-  auto a = c->create_queue("a", {{"RedrivePolicy", rp}});
-  auto b = c->create_queue("b", {{"RedrivePolicy", rp}});
+  auto a = c->create_queue("a", {{"RedrivePolicy", kToDlqAfterOne}});
+  auto b = c->create_queue("b", {{"RedrivePolicy", kToDlqAfterOne}});
   ASSERT_TRUE(a.ok() && b.ok());
   const MessageAttributes attrs{{"k", {"String", "v", ""}}};
   ASSERT_TRUE((*a)->send("with-attrs", attributes_of(&attrs)).ok());
@@ -126,8 +129,7 @@ TEST(EngineOps, MoveTaskRedrivesAMessageOfTheMaximumSize) {
   BrokerProcess broker;
   auto c = broker.connect();
   ASSERT_TRUE(c->create_queue("dlq").ok());
-  const std::string rp = R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})";
-  auto src = c->create_queue("src", {{"RedrivePolicy", rp}});
+  auto src = c->create_queue("src", {{"RedrivePolicy", kToDlqAfterOne}});
   ASSERT_TRUE(src.ok());
   const MessageAttributes attrs{{"k", {"String", "v", ""}}};
   const std::string body(1048576 - (1 + 6 + 1), 'm');  // k, String, v
@@ -155,7 +157,7 @@ TEST(EngineOps, MoveTaskToADestinationAtARate) {
   auto c = broker.connect();
   ASSERT_TRUE(c->create_queue("dlq").ok());
   auto src = c->create_queue(
-      "src", {{"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})"}});
+      "src", {{"RedrivePolicy", kToDlqAfterOne}});
   auto dst = c->create_queue("dst");
   ASSERT_TRUE(src.ok() && dst.ok());
   fill_dlq(*c, **src, 20);
@@ -177,7 +179,7 @@ TEST(EngineOps, MoveTaskCancelAndErrors) {
   auto c = broker.connect();
   ASSERT_TRUE(c->create_queue("dlq").ok());
   auto src = c->create_queue(
-      "src", {{"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:local:000000000000:dlq","maxReceiveCount":"1"})"}});
+      "src", {{"RedrivePolicy", kToDlqAfterOne}});
   ASSERT_TRUE(src.ok());
   fill_dlq(*c, **src, 30);
   auto handle = c->start_message_move_task("dlq", "", 1);
