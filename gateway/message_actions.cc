@@ -59,7 +59,8 @@ struct SendParams {
 void put_digests(json& out, const SendParams& sp) {
   out["MD5OfMessageBody"] = shm::md5_hex(sp.body);
   if (!sp.attributes.empty()) out["MD5OfMessageAttributes"] = shm::md5_of_message_attributes(sp.attributes);
-  if (!sp.system.empty()) out["MD5OfMessageSystemAttributes"] = shm::md5_of_message_attributes(sp.system);
+  if (const std::string_view trace = shm::trace_header_of(sp.system); !trace.empty())
+    out["MD5OfMessageSystemAttributes"] = shm::md5_of_message_system_attributes(trace);
 }
 
 Status read_send(const json& p, SendParams* s) {

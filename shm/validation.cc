@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -668,16 +669,29 @@ size_t encoded_attributes_size(const MessageAttributes& attributes) {
   return encoded_attributes_size(&attributes, SystemAttributes{});
 }
 
+namespace {
+
+// Bytes one entry takes in the encoding.
+size_t entry_size(std::string_view name, std::string_view type, std::string_view value) {
+  return kEncodedPerAttributeBytes + name.size() + type.size() + value.size();
+}
+
+// The system attributes as (name, value) entries, in encoding order; an
+// empty value is an absent attribute.
+std::array<std::pair<std::string_view, std::string_view>, 2> system_entries(const SystemAttributes& s) {
+  return {{{kTraceHeaderName, s.trace_header}, {kDeadLetterSourceArnName, s.dead_letter_source_arn}}};
+}
+
+}  // namespace
+
 size_t encoded_attributes_size(const MessageAttributes* attributes, const SystemAttributes& system) {
   size_t total = 0;
   if (attributes)
-    for (const auto& [name, value] : *attributes) {
-      total += kEncodedPerAttributeBytes + name.size() + value.data_type.size() +
-               (is_binary_type(value.data_type) ? value.binary_value : value.string_value).size();
-    }
-  for (const auto& [name, value] : {std::pair{kTraceHeaderName, system.trace_header},
-                                    std::pair{kDeadLetterSourceArnName, system.dead_letter_source_arn}})
-    if (!value.empty()) total += kEncodedPerAttributeBytes + name.size() + kSystemType.size() + value.size();
+    for (const auto& [name, value] : *attributes)
+      total += entry_size(name, value.data_type,
+                          is_binary_type(value.data_type) ? value.binary_value : value.string_value);
+  for (const auto& [name, value] : system_entries(system))
+    if (!value.empty()) total += entry_size(name, kSystemType, value);
   return total ? total + kEncodedCountBytes : 0;
 }
 
@@ -715,9 +729,12 @@ struct Entry {
 };
 
 // Calls f(entry) for each entry of the blob in order; false when the blob is
-// corrupt (*why says how). Every read checks the remaining length first.
+// corrupt (then *why, if given, says how). Every read checks the remaining
+// length first.
 template <class F>
-bool for_each_entry(std::string_view blob, F&& f, const char** why) {
+bool for_each_entry(std::string_view blob, F&& f, const char** why = nullptr) {
+  const char* ignored = "";
+  if (!why) why = &ignored;
   if (blob.empty()) return true;
   size_t pos = 0;
   const auto get_le = [&](int bytes, uint64_t* v) {
@@ -759,8 +776,8 @@ void encode_attributes(const MessageAttributes& attributes, char* out) {
 }
 
 void encode_attributes(const MessageAttributes* attributes, const SystemAttributes& system, char* out) {
-  const size_t user = attributes ? attributes->size() : 0;
-  const size_t count = user + !system.trace_header.empty() + !system.dead_letter_source_arn.empty();
+  size_t count = attributes ? attributes->size() : 0;
+  for (const auto& [name, value] : system_entries(system)) count += !value.empty();
   if (count == 0) return;
   Encoder e(out);
   e.put_le(count, 2);
@@ -770,9 +787,8 @@ void encode_attributes(const MessageAttributes* attributes, const SystemAttribut
       e.put_entry(name, value.data_type, binary ? kBinaryKind : kStringKind,
                   binary ? value.binary_value : value.string_value);
     }
-  if (!system.trace_header.empty()) e.put_entry(kTraceHeaderName, kSystemType, kSystemKind, system.trace_header);
-  if (!system.dead_letter_source_arn.empty())
-    e.put_entry(kDeadLetterSourceArnName, kSystemType, kSystemKind, system.dead_letter_source_arn);
+  for (const auto& [name, value] : system_entries(system))
+    if (!value.empty()) e.put_entry(name, kSystemType, kSystemKind, value);
 }
 
 Result<MessageAttributes> decode_attributes(std::string_view blob) {
@@ -796,15 +812,11 @@ Result<MessageAttributes> decode_attributes(std::string_view blob) {
 
 SystemAttributes system_attributes_of(std::string_view blob) {
   SystemAttributes out;
-  const char* why = "";
-  const bool ok = for_each_entry(
-      blob,
-      [&](const Entry& e) {
-        if (e.kind != kSystemKind) return;
-        if (e.name == kTraceHeaderName) out.trace_header = e.value;
-        if (e.name == kDeadLetterSourceArnName) out.dead_letter_source_arn = e.value;
-      },
-      &why);
+  const bool ok = for_each_entry(blob, [&](const Entry& e) {
+    if (e.kind != kSystemKind) return;
+    if (e.name == kTraceHeaderName) out.trace_header = e.value;
+    if (e.name == kDeadLetterSourceArnName) out.dead_letter_source_arn = e.value;
+  });
   return ok ? out : SystemAttributes{};
 }
 
@@ -812,20 +824,16 @@ std::string with_dead_letter_source(std::string_view shared, std::string_view ar
   // The blob may lie in a segment clients write: read it once, from a copy.
   const std::string blob(shared);
   std::vector<Entry> kept;
-  size_t bytes = kEncodedCountBytes;
-  const char* why = "";
-  if (!for_each_entry(
-          blob,
-          [&](const Entry& e) {
-            if (e.kind == kSystemKind && e.name == kDeadLetterSourceArnName) return;
-            kept.push_back(e);
-            bytes += kEncodedPerAttributeBytes + e.name.size() + e.type.size() + e.value.size();
-          },
-          &why) ||
+  size_t bytes = kEncodedCountBytes + entry_size(kDeadLetterSourceArnName, kSystemType, arn);
+  if (!for_each_entry(blob,
+                      [&](const Entry& e) {
+                        if (e.kind == kSystemKind && e.name == kDeadLetterSourceArnName) return;
+                        kept.push_back(e);
+                        bytes += entry_size(e.name, e.type, e.value);
+                      }) ||
       kept.size() >= 0xffff)
     return blob;
-  std::string out(bytes + kEncodedPerAttributeBytes + kDeadLetterSourceArnName.size() + kSystemType.size() + arn.size(),
-                  '\0');
+  std::string out(bytes, '\0');
   Encoder enc(out.data());
   enc.put_le(kept.size() + 1, 2);
   for (const Entry& e : kept) enc.put_entry(e.name, e.type, e.kind, e.value);
@@ -835,13 +843,9 @@ std::string with_dead_letter_source(std::string_view shared, std::string_view ar
 
 size_t counted_attributes_size(std::string_view blob) {
   size_t counted = 0;
-  const char* why = "";
-  const bool ok = for_each_entry(
-      blob,
-      [&](const Entry& e) {
-        if (e.kind != kSystemKind) counted += e.name.size() + e.type.size() + e.value.size();
-      },
-      &why);
+  const bool ok = for_each_entry(blob, [&](const Entry& e) {
+    if (e.kind != kSystemKind) counted += e.name.size() + e.type.size() + e.value.size();
+  });
   return ok ? counted : blob.size();
 }
 
@@ -859,6 +863,11 @@ Status validate_message_system_attributes(const MessageAttributes& system) {
     if (Status s = validate_trace_header(value.string_value); !s.ok()) return s;
   }
   return Status::OK();
+}
+
+std::string md5_of_message_system_attributes(std::string_view trace_header) {
+  if (trace_header.empty()) return {};
+  return md5_of_message_attributes({{std::string(kTraceHeaderName), {std::string(kSystemType), std::string(trace_header), ""}}});
 }
 
 std::string_view trace_header_of(const MessageAttributes& system) {

@@ -118,6 +118,9 @@ inline constexpr size_t kMaxTraceHeaderLength = 1024;
 // with a value of 1..kMaxTraceHeaderLength allowed characters
 // (validate_trace_header). InvalidParameterValue otherwise.
 Status validate_message_system_attributes(const MessageAttributes& system);
+// MD5OfMessageSystemAttributes of a send with this AWSTraceHeader (SQS's
+// attribute digest over the system attributes); "" when there is none.
+std::string md5_of_message_system_attributes(std::string_view trace_header);
 // The AWSTraceHeader value of validated MessageSystemAttributes (a view into
 // them), or empty.
 std::string_view trace_header_of(const MessageAttributes& system);

@@ -627,7 +627,8 @@ Json run_send_message(Session& s, const Args& a) {
   if (!attributes.empty()) {
     out["MD5OfMessageAttributes"] = shmq::shm::md5_of_message_attributes(attributes);
   }
-  if (!system.empty()) out["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_attributes(system);
+  if (!options.aws_trace_header.empty())
+    out["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_system_attributes(options.aws_trace_header);
   out["MessageId"] = sent.message_id.str();
   if (queue->fifo()) out["SequenceNumber"] = std::to_string(sent.sequence_number);
   return out;
@@ -643,10 +644,8 @@ Json run_send_message_batch(Session& s, const Args& a) {
     if (!in.attributes.empty()) {
       j["MD5OfMessageAttributes"] = shmq::shm::md5_of_message_attributes(in.attributes);
     }
-    if (!in.aws_trace_header.empty()) {
-      j["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_attributes(
-          {{std::string(shmq::shm::kTraceHeaderName), {"String", in.aws_trace_header, ""}}});
-    }
+    if (!in.aws_trace_header.empty())
+      j["MD5OfMessageSystemAttributes"] = shmq::shm::md5_of_message_system_attributes(in.aws_trace_header);
     if (e.sequence_number) j["SequenceNumber"] = std::to_string(e.sequence_number);
     ok.push_back(std::move(j));
   }
