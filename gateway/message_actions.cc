@@ -55,6 +55,11 @@ struct SendParams {
   std::string group, dedup;
 };
 
+// A batch's Failed entry.
+json failed_json(const BatchResultError& f) {
+  return {{"Id", f.id}, {"SenderFault", f.sender_fault}, {"Code", f.code}, {"Message", f.message}};
+}
+
 // What a send answers besides its ids: the digests of what it took.
 void put_digests(json& out, const SendParams& sp) {
   out["MD5OfMessageBody"] = shm::md5_hex(sp.body);
@@ -115,7 +120,7 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
     SendParams& sp = params[i];
     // A bad system attribute fails its entry, as a bad message attribute does.
     if (Status s = shm::validate_message_system_attributes(sp.system); !s.ok()) {
-      failed.push_back({{"Id", ids[i]}, {"SenderFault", true}, {"Code", s.code()}, {"Message", s.message()}});
+      failed.push_back(failed_json({ids[i], true, s.code(), s.message()}));
       continue;
     }
     put_digests(digests.emplace_back(json::object()), sp);
@@ -141,8 +146,7 @@ Result<json> Service::send_message_batch(const std::string& name, const json& p)
       if (fifo) j["SequenceNumber"] = std::to_string(e.sequence_number);
       ok.push_back(j);
     }
-    for (const auto& f : r->failed)
-      failed.push_back({{"Id", f.id}, {"SenderFault", f.sender_fault}, {"Code", f.code}, {"Message", f.message}});
+    for (const auto& f : r->failed) failed.push_back(failed_json(f));
   }
   return json{{"Successful", ok}, {"Failed", failed}};
 }
@@ -272,8 +276,7 @@ Result<std::vector<BatchHandleEntry>> read_handle_entries(const json& p, bool vi
 json batch_json(const BatchResult& r) {
   json ok = json::array(), failed = json::array();
   for (const auto& id : r.successful) ok.push_back({{"Id", id}});
-  for (const auto& f : r.failed)
-    failed.push_back({{"Id", f.id}, {"SenderFault", f.sender_fault}, {"Code", f.code}, {"Message", f.message}});
+  for (const auto& f : r.failed) failed.push_back(failed_json(f));
   return json{{"Successful", ok}, {"Failed", failed}};
 }
 
